@@ -1,0 +1,303 @@
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is an in-memory store.Store. The zero value is not usable; call New.
+type Store struct {
+	mu       sync.RWMutex
+	accounts map[string]store.Account
+	keys     map[uuid.UUID]*store.Key
+	byHash   map[store.Hash]*store.Key
+	// activeRoot maps an account ID to its unrevoked root key.
+	activeRoot map[string]*store.Key
+	keyUsage   map[usageKey]int64
+	acctUsage  map[acctUsageKey]int64
+}
+
+type usageKey struct {
+	id    uuid.UUID
+	month store.Month
+}
+
+type acctUsageKey struct {
+	account string
+	month   store.Month
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		accounts:   make(map[string]store.Account),
+		keys:       make(map[uuid.UUID]*store.Key),
+		byHash:     make(map[store.Hash]*store.Key),
+		activeRoot: make(map[string]*store.Key),
+		keyUsage:   make(map[usageKey]int64),
+		acctUsage:  make(map[acctUsageKey]int64),
+	}
+}
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(_ context.Context, a store.Account) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[a.ID]; ok {
+		return fmt.Errorf("memstore: account %q: %w", a.ID, store.ErrConflict)
+	}
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	s.accounts[a.ID] = a
+	return nil
+}
+
+// Account implements store.Store.
+func (s *Store) Account(_ context.Context, id string) (store.Account, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return store.Account{}, fmt.Errorf("memstore: account %q: %w", id, store.ErrNotFound)
+	}
+	return a, nil
+}
+
+// UpdateAccount implements store.Store.
+func (s *Store) UpdateAccount(_ context.Context, a store.Account) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.accounts[a.ID]
+	if !ok {
+		return fmt.Errorf("memstore: account %q: %w", a.ID, store.ErrNotFound)
+	}
+	old.Tier, old.EmailVerified, old.UpdatedAt = a.Tier, a.EmailVerified, a.UpdatedAt.UTC()
+	s.accounts[a.ID] = old
+	return nil
+}
+
+// ReplaceRootKey implements store.Store.
+func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, now time.Time) error {
+	if !root.IsRoot || root.RootKeyID != root.ID {
+		return fmt.Errorf("memstore: ReplaceRootKey needs a root key whose RootKeyID is its ID")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[root.AccountID]; !ok {
+		return fmt.Errorf("memstore: account %q: %w", root.AccountID, store.ErrNotFound)
+	}
+	if err := s.checkUniqueLocked(&root); err != nil {
+		return err
+	}
+	now = now.UTC()
+	for _, k := range s.keys {
+		if k.AccountID == root.AccountID && k.RevokedAt == nil {
+			k.RevokedAt = &now
+		}
+	}
+	s.insertLocked(root)
+	return nil
+}
+
+// InsertChildKey implements store.Store.
+func (s *Store) InsertChildKey(_ context.Context, k store.Key) error {
+	if k.IsRoot {
+		return fmt.Errorf("memstore: InsertChildKey given a root key")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	root, ok := s.activeRoot[k.AccountID]
+	if !ok || root.ID != k.RootKeyID {
+		return fmt.Errorf("memstore: active root %s of account %q: %w", k.RootKeyID, k.AccountID, store.ErrNotFound)
+	}
+	if err := s.checkUniqueLocked(&k); err != nil {
+		return err
+	}
+	s.insertLocked(k)
+	return nil
+}
+
+func (s *Store) checkUniqueLocked(k *store.Key) error {
+	if _, ok := s.keys[k.ID]; ok {
+		return fmt.Errorf("memstore: key id %s: %w", k.ID, store.ErrConflict)
+	}
+	if _, ok := s.byHash[k.Hash]; ok {
+		return fmt.Errorf("memstore: key hash: %w", store.ErrConflict)
+	}
+	return nil
+}
+
+func (s *Store) insertLocked(k store.Key) {
+	k = normalize(k)
+	p := &k
+	s.keys[k.ID] = p
+	s.byHash[k.Hash] = p
+	if k.IsRoot && k.RevokedAt == nil {
+		s.activeRoot[k.AccountID] = p
+	}
+}
+
+// RevokeKey implements store.Store.
+func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return store.Key{}, fmt.Errorf("memstore: key %s: %w", id, store.ErrNotFound)
+	}
+	if k.RevokedAt != nil {
+		return clone(k), nil
+	}
+	now = now.UTC()
+	k.RevokedAt = &now
+	if k.IsRoot {
+		if s.activeRoot[k.AccountID] == k {
+			delete(s.activeRoot, k.AccountID)
+		}
+		for _, c := range s.keys {
+			if c.RootKeyID == id && c.RevokedAt == nil {
+				c.RevokedAt = &now
+			}
+		}
+	}
+	return clone(k), nil
+}
+
+// Key implements store.Store.
+func (s *Store) Key(_ context.Context, id uuid.UUID) (store.Key, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return store.Key{}, fmt.Errorf("memstore: key %s: %w", id, store.ErrNotFound)
+	}
+	return clone(k), nil
+}
+
+// ResolveHash implements store.Store.
+func (s *Store) ResolveHash(_ context.Context, h store.Hash) (store.Resolved, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.byHash[h]
+	if !ok {
+		return store.Resolved{}, fmt.Errorf("memstore: key hash: %w", store.ErrNotFound)
+	}
+	r := store.Resolved{Key: clone(k), Account: s.accounts[k.AccountID]}
+	if root, ok := s.activeRoot[k.AccountID]; ok {
+		r.ActiveRootID = root.ID
+	}
+	return r, nil
+}
+
+// ActiveRootKey implements store.Store.
+func (s *Store) ActiveRootKey(_ context.Context, accountID string) (store.Key, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k, ok := s.activeRoot[accountID]
+	if !ok {
+		return store.Key{}, fmt.Errorf("memstore: active root of account %q: %w", accountID, store.ErrNotFound)
+	}
+	return clone(k), nil
+}
+
+// ListKeys implements store.Store.
+func (s *Store) ListKeys(_ context.Context, accountID string) ([]store.Key, error) {
+	s.mu.RLock()
+	out := []store.Key{}
+	for _, k := range s.keys {
+		if k.AccountID == accountID {
+			out = append(out, clone(k))
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b store.Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID.String(), b.ID.String())
+	})
+	return out, nil
+}
+
+// RecordLastUsed implements store.Store.
+func (s *Store) RecordLastUsed(_ context.Context, batch []store.LastUsed) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range batch {
+		k, ok := s.keys[u.KeyID]
+		if !ok {
+			continue
+		}
+		if k.LastUsedAt == nil || u.At.After(*k.LastUsedAt) {
+			at := u.At.UTC()
+			k.LastUsedAt = &at
+		}
+	}
+	return nil
+}
+
+// AddUsage implements store.Store.
+func (s *Store) AddUsage(_ context.Context, batch []store.UsageDelta) ([]store.UsageTotal, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]store.UsageTotal, len(batch))
+	for i, d := range batch {
+		ku := usageKey{d.KeyID, d.Month}
+		au := acctUsageKey{d.AccountID, d.Month}
+		s.keyUsage[ku] += d.N
+		s.acctUsage[au] += d.N
+		out[i] = store.UsageTotal{Key: s.keyUsage[ku], Account: s.acctUsage[au]}
+	}
+	return out, nil
+}
+
+// Usage implements store.Store.
+func (s *Store) Usage(_ context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return store.UsageTotal{
+		Key:     s.keyUsage[usageKey{keyID, month}],
+		Account: s.acctUsage[acctUsageKey{accountID, month}],
+	}, nil
+}
+
+// normalize copies k's pointer fields so the stored row shares no memory
+// with the caller, and puts its times in UTC.
+func normalize(k store.Key) store.Key {
+	k.CreatedAt = k.CreatedAt.UTC()
+	k.LastUsedAt = utcPtr(k.LastUsedAt)
+	k.ExpiresAt = utcPtr(k.ExpiresAt)
+	k.RevokedAt = utcPtr(k.RevokedAt)
+	if k.RequestsPerMonth != nil {
+		v := *k.RequestsPerMonth
+		k.RequestsPerMonth = &v
+	}
+	if k.RequestsPerMinute != nil {
+		v := *k.RequestsPerMinute
+		k.RequestsPerMinute = &v
+	}
+	return k
+}
+
+// clone returns a copy of a stored key that the caller may keep and modify.
+func clone(k *store.Key) store.Key { return normalize(*k) }
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
+}

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Sentinel errors every backend returns (possibly wrapped); test them with
+// errors.Is.
+var (
+	// ErrNotFound means the account, key or active root the call names does
+	// not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means the write would break a uniqueness rule: an account
+	// ID, a key ID or a key hash that already exists, or a second active root
+	// key for one account.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// Store is the storage contract of a keys.Manager. All methods are safe for
+// concurrent use. Times passed in are stored as given (backends may round to
+// the microsecond and always return them in UTC); a method that writes a
+// timestamp takes it as an argument, so the caller's clock rules.
+type Store interface {
+	// CreateAccount inserts a. It returns ErrConflict if an account with
+	// a.ID exists. It does not validate a.Tier.
+	CreateAccount(ctx context.Context, a Account) error
+
+	// Account returns the account with the given ID, or ErrNotFound.
+	Account(ctx context.Context, id string) (Account, error)
+
+	// UpdateAccount replaces the mutable fields of the stored account
+	// a.ID (Tier, EmailVerified, UpdatedAt); CreatedAt is left as stored.
+	// It returns ErrNotFound if no such account exists.
+	UpdateAccount(ctx context.Context, a Account) error
+
+	// ReplaceRootKey makes root the account's only active root key, in one
+	// atomic step: the account's active root key (if any) and every
+	// unrevoked child key of the account get RevokedAt = now, then root is
+	// inserted. root.IsRoot must be true and root.RootKeyID must equal
+	// root.ID. It returns ErrNotFound if the account does not exist and
+	// ErrConflict if root's ID or hash already exists, in which case nothing
+	// changes. Concurrent calls for one account serialise: when they have
+	// all returned, exactly one root key of the account is unrevoked.
+	ReplaceRootKey(ctx context.Context, root Key, now time.Time) error
+
+	// InsertChildKey inserts the child key k, atomically with checking that
+	// k.RootKeyID is the unrevoked root key of account k.AccountID. It
+	// returns ErrNotFound if that root is missing, revoked, or belongs to
+	// another account (so a child can never be attached to a root that a
+	// concurrent ReplaceRootKey or RevokeKey has revoked), and ErrConflict
+	// if k's ID or hash already exists. k.IsRoot must be false.
+	InsertChildKey(ctx context.Context, k Key) error
+
+	// RevokeKey sets RevokedAt = now on the key with the given ID if it is
+	// not revoked yet; if it is a root key, every unrevoked child whose
+	// RootKeyID is id is revoked in the same step. Revoking a revoked key
+	// changes nothing and is not an error. It returns the key as stored
+	// after the call (a revoked key keeps its first revocation time), or
+	// ErrNotFound.
+	RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (Key, error)
+
+	// Key returns the key with the given ID, revoked or not, or ErrNotFound.
+	Key(ctx context.Context, id uuid.UUID) (Key, error)
+
+	// ResolveHash returns the key whose hash is h, with its account and the
+	// ID of the account's currently active root key (uuid.Nil when it has
+	// none), read together so that Authenticate needs one round trip.
+	// Revoked and expired keys are returned as stored. It returns
+	// ErrNotFound if no key has that hash.
+	ResolveHash(ctx context.Context, h Hash) (Resolved, error)
+
+	// ActiveRootKey returns the account's unrevoked root key, or ErrNotFound
+	// when the account has none or does not exist.
+	ActiveRootKey(ctx context.Context, accountID string) (Key, error)
+
+	// ListKeys returns every key of the account, revoked ones included,
+	// oldest first (ties broken by ID). An unknown account or one with no
+	// keys yields an empty slice and no error.
+	ListKeys(ctx context.Context, accountID string) ([]Key, error)
+
+	// RecordLastUsed sets each named key's LastUsedAt to the given time
+	// unless the stored time is later, all in one atomic batch. IDs that do
+	// not exist are ignored. An empty batch does nothing.
+	RecordLastUsed(ctx context.Context, batch []LastUsed) error
+
+	// AddUsage adds every delta's N to the key's count and to the account's
+	// count for the delta's month, creating counts at zero as needed, all
+	// in one atomic batch, and returns the totals after the addition, one
+	// per delta in the same order. Several deltas may name the same key or
+	// account; each total then reflects the batch up to and including that
+	// delta. Deltas for keys that do not exist are counted all the same
+	// (usage is a ledger, not a foreign key). An empty batch does nothing.
+	AddUsage(ctx context.Context, batch []UsageDelta) ([]UsageTotal, error)
+
+	// Usage returns the stored counts of one key and of its account for one
+	// month; counts never written are zero. It never returns ErrNotFound.
+	Usage(ctx context.Context, accountID string, keyID uuid.UUID, month Month) (UsageTotal, error)
+}
