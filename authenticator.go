@@ -1,0 +1,163 @@
+package keys
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys/store"
+)
+
+const timeFormat = time.RFC3339
+
+// Authenticate resolves a presented token to its key, with Effective and
+// Pool limits filled in. It returns ErrMalformedKey for a token of the wrong
+// shape, environment or checksum (without touching the store),
+// ErrUnknownKey, ErrRevokedKey (also for a child whose root has been
+// replaced or revoked) or ErrExpiredKey. A warm key is answered from memory
+// without allocating; its use is recorded for the next flush.
+func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
+	if !m.format.check(token) {
+		return Key{}, ErrMalformedKey
+	}
+	if m.closed.Load() {
+		return Key{}, ErrClosed
+	}
+	h := m.hasher.sum(token)
+	now := m.clock()
+	e := m.cache.get(&h, now.UnixNano())
+	if e == nil {
+		var err error
+		if e, err = m.resolve(ctx, &h, now); err != nil {
+			return Key{}, err
+		}
+	}
+	if e.err != nil {
+		return Key{}, e.err
+	}
+	if now.UnixNano() >= e.expiresAt {
+		return Key{}, ErrExpiredKey
+	}
+	m.lastUsed.touch(e, now)
+	k := e.key
+	k.ent = e
+	return k, nil
+}
+
+// resolve reads the key with hash h from the store and caches it.
+func (m *Manager) resolve(ctx context.Context, h *store.Hash, now time.Time) (*entry, error) {
+	seq := m.cache.begin()
+	r, err := m.store.ResolveHash(ctx, *h)
+	if err != nil {
+		return nil, mapStoreErr(err, ErrUnknownKey, "resolving key")
+	}
+	e := &entry{
+		hash:      *h,
+		key:       m.keyFromStore(r.Key, r.Account),
+		expiresAt: unixNano(r.Key.ExpiresAt),
+		slot:      m.cache.slotOf(r.Key.AccountID),
+		seq:       seq,
+		loadedAt:  now.UnixNano(),
+	}
+	e.keyRate, e.poolRate = paramsOf(e.key.Effective.RequestsPerMinute), paramsOf(e.key.Pool.RequestsPerMinute)
+	// A child lives only while its root is the account's active root, so no
+	// path that forgets the cascade can keep a child alive.
+	if r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID) {
+		e.err = ErrRevokedKey
+	}
+	m.cache.put(e)
+	return e, nil
+}
+
+// RootKey returns the account's active root key, for callers that
+// authenticated the account some other way (a session). It returns
+// ErrAccountNotFound or ErrNoActiveRootKey.
+func (m *Manager) RootKey(ctx context.Context, accountID string) (Key, error) {
+	if err := m.checkOpen(); err != nil {
+		return Key{}, err
+	}
+	a, err := m.store.Account(ctx, accountID)
+	if err != nil {
+		return Key{}, mapStoreErr(err, ErrAccountNotFound, "reading account")
+	}
+	k, err := m.store.ActiveRootKey(ctx, accountID)
+	if err != nil {
+		return Key{}, mapStoreErr(err, ErrNoActiveRootKey, "reading root key")
+	}
+	return m.keyFromStore(k, a), nil
+}
+
+// Key returns the key with the given ID, revoked or not, or ErrKeyNotFound.
+func (m *Manager) Key(ctx context.Context, id uuid.UUID) (Key, error) {
+	if err := m.checkOpen(); err != nil {
+		return Key{}, err
+	}
+	k, err := m.store.Key(ctx, id)
+	if err != nil {
+		return Key{}, mapStoreErr(err, ErrKeyNotFound, "reading key")
+	}
+	a, err := m.store.Account(ctx, k.AccountID)
+	if err != nil {
+		return Key{}, mapStoreErr(err, nil, "reading the key's account")
+	}
+	return m.keyFromStore(k, a), nil
+}
+
+// ListKeys returns every key of the account, revoked ones included, oldest
+// first. It returns ErrAccountNotFound for an unknown account.
+func (m *Manager) ListKeys(ctx context.Context, accountID string) ([]Key, error) {
+	if err := m.checkOpen(); err != nil {
+		return nil, err
+	}
+	a, err := m.store.Account(ctx, accountID)
+	if err != nil {
+		return nil, mapStoreErr(err, ErrAccountNotFound, "reading account")
+	}
+	ks, err := m.store.ListKeys(ctx, accountID)
+	if err != nil {
+		return nil, mapStoreErr(err, nil, "listing keys")
+	}
+	out := make([]Key, len(ks))
+	for i, k := range ks {
+		out[i] = m.keyFromStore(k, a)
+	}
+	return out, nil
+}
+
+// keyFromStore converts a stored key, filling in its limits from its
+// account's tier.
+func (m *Manager) keyFromStore(k store.Key, a store.Account) Key {
+	pool := m.poolLimits(a)
+	eff := pool
+	if k.RequestsPerMonth != nil {
+		eff.RequestsPerMonth = *k.RequestsPerMonth
+	}
+	if k.RequestsPerMinute != nil {
+		eff.RequestsPerMinute = *k.RequestsPerMinute
+	}
+	return Key{
+		ID: k.ID, RootKeyID: k.RootKeyID, AccountID: k.AccountID,
+		Prefix: k.Prefix, Name: k.Name, IsRoot: k.IsRoot, CreatedAt: k.CreatedAt.UTC(),
+		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
+		RequestsPerMonthOverride: k.RequestsPerMonth, RequestsPerMinuteOverride: k.RequestsPerMinute,
+		Effective: eff, Pool: pool,
+	}
+}
+
+// poolLimits returns the limits the account's keys share: its tier's. A
+// tier that is no longer configured falls back to Free, the most
+// conservative built-in, and is logged.
+func (m *Manager) poolLimits(a store.Account) Limits {
+	l, err := m.cfg.tierLimits(Tier(a.Tier))
+	if err != nil {
+		m.log.Warn("keys: account has an unconfigured tier; using free limits", "account", a.ID, "tier", a.Tier)
+		return m.cfg.Tiers[Free]
+	}
+	return l
+}
+
+func accountFromStore(a store.Account) Account {
+	return Account{ID: a.ID, Tier: Tier(a.Tier), EmailVerified: a.EmailVerified,
+		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC()}
+}

@@ -1,0 +1,331 @@
+package keys
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys/store"
+)
+
+// book holds, per account, everything Allow decides from: the month's
+// request counts of the account and of each of its keys, and the GCRA
+// buckets of the built-in rate limiter. One mutex per account guards all of
+// it, so a decision takes one lock and is all-or-nothing: a request refused
+// by the rate is not counted against the quota, and the other way round.
+// A warm key reaches its state through a pointer cached in its cache entry,
+// without a map lookup.
+//
+// Counts are base + pending: base is the store's total as last seen,
+// pending what this process admitted since its last flush. A flush moves
+// pending into the store with AddUsage and takes the totals it returns as
+// the new base, which folds in what other processes sharing the store have
+// counted. State idle for a flush interval is dropped and read again on next
+// use. So with several processes on one store, an account can overshoot its
+// quota by at most what the others admit between two flushes of this one:
+// about one FlushInterval of their traffic.
+type book struct {
+	seed   maphash.Seed
+	shards [bookShards]bookShard
+	month  atomic.Pointer[monthSpan] // the month of the latest decision
+
+	retryMu sync.Mutex
+	retry   []store.UsageDelta // counts not yet flushed (failed, or of a past month)
+}
+
+const bookShards = 64
+
+type bookShard struct {
+	mu       sync.Mutex
+	accounts map[string]*accountState
+	_        [48]byte // keep neighbouring shards' locks on separate cache lines
+}
+
+type accountState struct {
+	mu      sync.Mutex
+	id      string
+	dropped bool // removed from the book: holders must look it up again
+	month   store.Month
+	loaded  bool // base holds the store's count for month
+	base    int64
+	pending int64
+	tat     int64 // the pool's GCRA bucket, UnixNano
+	lastUse int64
+	keys    map[uuid.UUID]*keyState
+}
+
+type keyState struct {
+	acct    *accountState
+	dropped bool
+	loaded  bool
+	base    int64
+	pending int64
+	tat     int64
+	lastUse int64
+}
+
+// monthSpan caches the bounds of a month so the hot path does not compute
+// a calendar date per request.
+type monthSpan struct {
+	month      store.Month
+	start, end int64 // UnixNano, end exclusive
+}
+
+func newBook() *book {
+	b := &book{seed: maphash.MakeSeed()}
+	for i := range b.shards {
+		b.shards[i].accounts = make(map[string]*accountState)
+	}
+	return b
+}
+
+// monthOf returns the UTC calendar month containing now.
+func (b *book) monthOf(now int64) *monthSpan {
+	if s := b.month.Load(); s != nil && now >= s.start && now < s.end {
+		return s
+	}
+	m := store.MonthOf(time.Unix(0, now))
+	s := &monthSpan{month: m, start: m.Start().UnixNano(), end: m.Next().Start().UnixNano()}
+	b.month.Store(s)
+	return s
+}
+
+func (b *book) shard(account string) *bookShard {
+	return &b.shards[maphash.String(b.seed, account)&(bookShards-1)]
+}
+
+// lock returns k's state for span's month with its account's mutex held,
+// reading the stored counts on the key's first use in the month. The fast
+// path, for a key from Authenticate whose state is warm, is one atomic load
+// and one lock.
+func (b *book) lock(ctx context.Context, st store.Store, k *Key, span *monthSpan) (*keyState, error) {
+	if k.ent != nil {
+		if ks := k.ent.state.Load(); ks != nil {
+			a := ks.acct
+			a.mu.Lock()
+			if !a.dropped && !ks.dropped && a.loaded && ks.loaded && a.month == span.month {
+				return ks, nil
+			}
+			a.mu.Unlock()
+		}
+	}
+	for {
+		a := b.account(k.AccountID)
+		a.mu.Lock()
+		if a.dropped {
+			a.mu.Unlock()
+			continue
+		}
+		if a.month.Start().Before(span.month.Start()) {
+			b.roll(a, span.month)
+		}
+		ks := a.keys[k.ID]
+		if ks == nil {
+			ks = &keyState{acct: a}
+			a.keys[k.ID] = ks
+		}
+		if a.loaded && ks.loaded {
+			if k.ent != nil {
+				k.ent.state.Store(ks)
+			}
+			return ks, nil
+		}
+		month := a.month
+		a.mu.Unlock()
+		total, err := st.Usage(ctx, k.AccountID, k.ID, month)
+		if err != nil {
+			return nil, mapStoreErr(err, nil, "reading usage")
+		}
+		a.mu.Lock()
+		if !a.dropped && !ks.dropped && a.month == month {
+			a.base = max(a.base, total.Account)
+			ks.base = max(ks.base, total.Key)
+			a.loaded, ks.loaded = true, true
+		}
+		a.mu.Unlock()
+	}
+}
+
+// account returns the state of the account, creating it.
+func (b *book) account(id string) *accountState {
+	s := b.shard(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[id]
+	if a == nil {
+		a = &accountState{id: id, keys: make(map[uuid.UUID]*keyState)}
+		s.accounts[id] = a
+	}
+	return a
+}
+
+// roll moves a to month, queueing the past month's unflushed counts. The
+// rate buckets carry over: they are about the last minute, not the month.
+// a.mu must be held.
+func (b *book) roll(a *accountState, month store.Month) {
+	for id, ks := range a.keys {
+		if ks.pending != 0 {
+			b.queueRetry(store.UsageDelta{AccountID: a.id, KeyID: id, Month: a.month, N: ks.pending})
+		}
+		ks.base, ks.pending, ks.loaded = 0, 0, false
+	}
+	a.month, a.base, a.pending, a.loaded = month, 0, 0, false
+}
+
+// quotaCheck is a quota verdict.
+type quotaCheck struct {
+	allowed          bool
+	limit, remaining int64
+}
+
+// checkQuota reports whether n more requests of k fit in its key's and its
+// account's monthly quota. a.mu must be held.
+func (ks *keyState) checkQuota(k *Key, n int64) quotaCheck {
+	a := ks.acct
+	keyLeft := k.Effective.RequestsPerMonth - ks.base - ks.pending
+	poolLeft := k.Pool.RequestsPerMonth - a.base - a.pending
+	left := max(0, min(keyLeft, poolLeft))
+	return quotaCheck{
+		allowed:   n <= left,
+		limit:     min(k.Effective.RequestsPerMonth, k.Pool.RequestsPerMonth),
+		remaining: left,
+	}
+}
+
+// count adds n admitted requests. a.mu must be held.
+func (ks *keyState) count(n int64) {
+	ks.pending += n
+	ks.acct.pending += n
+}
+
+// checkRate runs the built-in limiter for n requests at now,
+// storing the new bucket states only if both buckets admit them.
+// a.mu must be held.
+func (ks *keyState) checkRate(key, pool rateParams, n, now int64) rateCheck {
+	a := ks.acct
+	kr := gcra(ks.tat, now, key, n)
+	pr := gcra(a.tat, now, pool, n)
+	if kr.allowed && pr.allowed {
+		ks.tat, a.tat = kr.tat, pr.tat
+	}
+	return bindingRate(kr, pr)
+}
+
+// refund takes back n requests counted for k, when a Limiter refused what
+// the quota admitted.
+func (b *book) refund(ks *keyState, id uuid.UUID, month store.Month, n int64) {
+	a := ks.acct
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.dropped || ks.dropped || a.month != month {
+		b.queueRetry(store.UsageDelta{AccountID: a.id, KeyID: id, Month: month, N: -n})
+		return
+	}
+	ks.pending -= n
+	a.pending -= n
+}
+
+func (b *book) queueRetry(ds ...store.UsageDelta) {
+	b.retryMu.Lock()
+	b.retry = append(b.retry, ds...)
+	b.retryMu.Unlock()
+}
+
+// collect moves every pending count into base and returns them as deltas
+// for AddUsage, with those left over from failed flushes and past months.
+func (b *book) collect() []store.UsageDelta {
+	b.retryMu.Lock()
+	out := b.retry
+	b.retry = nil
+	b.retryMu.Unlock()
+	for i := range b.shards {
+		s := &b.shards[i]
+		s.mu.Lock()
+		for _, a := range s.accounts {
+			a.mu.Lock()
+			for id, ks := range a.keys {
+				if ks.pending == 0 {
+					continue
+				}
+				out = append(out, store.UsageDelta{AccountID: a.id, KeyID: id, Month: a.month, N: ks.pending})
+				ks.base += ks.pending
+				a.base += ks.pending
+				a.pending -= ks.pending
+				ks.pending = 0
+			}
+			a.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// refresh takes the stored totals AddUsage returned as the new bases, which
+// brings in what other processes have counted.
+func (b *book) refresh(ds []store.UsageDelta, totals []store.UsageTotal) {
+	for i, d := range ds {
+		if i >= len(totals) {
+			return
+		}
+		s := b.shard(d.AccountID)
+		s.mu.Lock()
+		a := s.accounts[d.AccountID]
+		s.mu.Unlock()
+		if a == nil {
+			continue
+		}
+		a.mu.Lock()
+		if a.loaded && a.month == d.Month {
+			a.base = max(a.base, totals[i].Account)
+			if ks := a.keys[d.KeyID]; ks != nil && ks.loaded {
+				ks.base = max(ks.base, totals[i].Key)
+			}
+		}
+		a.mu.Unlock()
+	}
+}
+
+// sweep drops state with nothing pending, idle since before cutoff, whose
+// rate buckets are full again at now: it is read back from the store (or
+// starts afresh) on next use.
+func (b *book) sweep(cutoff, now int64) {
+	for i := range b.shards {
+		s := &b.shards[i]
+		s.mu.Lock()
+		for id, a := range s.accounts {
+			a.mu.Lock()
+			for kid, ks := range a.keys {
+				if ks.pending == 0 && ks.lastUse < cutoff && ks.tat <= now {
+					ks.dropped = true
+					delete(a.keys, kid)
+				}
+			}
+			if len(a.keys) == 0 && a.pending == 0 && a.lastUse < cutoff && a.tat <= now {
+				a.dropped = true
+				delete(s.accounts, id)
+			}
+			a.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// len returns how many key states are held.
+func (b *book) len() int {
+	n := 0
+	for i := range b.shards {
+		s := &b.shards[i]
+		s.mu.Lock()
+		for _, a := range s.accounts {
+			a.mu.Lock()
+			n += len(a.keys)
+			a.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	return n
+}

@@ -1,0 +1,142 @@
+package keys
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Config configures a Manager. Its zero value works: every field has a
+// default, given in its doc.
+type Config struct {
+	// Tiers sets the limits of each tier. Entries are merged over the
+	// defaults (free 60/min 10,000/month, starter 300/min 100,000/month, pro
+	// 300/min 500,000/month, quant 1,200/min 5,000,000/month); a zero field
+	// of a built-in tier keeps its default, and new tiers may be added (with
+	// both fields positive).
+	Tiers map[Tier]Limits
+
+	// Environment is "live" (default) or "test"; test managers issue and
+	// accept sk_test_ tokens only.
+	Environment string
+
+	// Pepper, if set, is a server-side secret mixed into every key hash
+	// (HMAC-SHA-256), so a leaked database alone cannot confirm a token.
+	// Default: none (SHA-256). Changing it invalidates every stored key.
+	Pepper []byte
+
+	// Clock returns the current time. Default: the wall clock (read as
+	// time.Now re-anchored every FlushInterval plus monotonic time, which is
+	// cheaper per call).
+	Clock func() time.Time
+
+	// CacheTTL bounds how long a resolved key is trusted before it is read
+	// from the store again, and so how long a change made by another process
+	// sharing the store can go unseen. Changes made through this Manager take
+	// effect at once. Default: 5s; a negative value disables the cache.
+	CacheTTL time.Duration
+
+	// CacheSize bounds the number of resolved keys held. Default: 65,536.
+	CacheSize int
+
+	// FlushInterval is how often last-used times and usage counts are
+	// written to the store; a crash loses at most this much of them.
+	// Default: 1s.
+	FlushInterval time.Duration
+
+	// Limiter, if set, enforces the per-minute rates instead of the built-in
+	// in-memory GCRA limiter, which is per process and decides rate and quota
+	// under one lock. Default: nil, the built-in.
+	Limiter Limiter
+
+	// Logger receives background errors (failed flushes). Default: none.
+	Logger *slog.Logger
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultCacheTTL      = 5 * time.Second
+	DefaultCacheSize     = 1 << 16
+	DefaultFlushInterval = time.Second
+)
+
+// DefaultTiers returns the built-in limits of each tier.
+func DefaultTiers() map[Tier]Limits {
+	return map[Tier]Limits{
+		Free:    {RequestsPerMinute: 60, RequestsPerMonth: 10_000},
+		Starter: {RequestsPerMinute: 300, RequestsPerMonth: 100_000},
+		Pro:     {RequestsPerMinute: 300, RequestsPerMonth: 500_000},
+		Quant:   {RequestsPerMinute: 1_200, RequestsPerMonth: 5_000_000},
+	}
+}
+
+// withDefaults returns c with every zero field set to its default, or an
+// error wrapping ErrInvalidArgument.
+func (c Config) withDefaults() (Config, error) {
+	tiers := DefaultTiers()
+	for t, l := range c.Tiers {
+		if t == "" {
+			return c, invalidf("tier name is empty")
+		}
+		if l.RequestsPerMinute < 0 || l.RequestsPerMonth < 0 {
+			return c, invalidf("tier %q: negative limit", t)
+		}
+		def, builtin := tiers[t]
+		if !builtin && (l.RequestsPerMinute == 0 || l.RequestsPerMonth == 0) {
+			return c, invalidf("tier %q: both limits must be positive", t)
+		}
+		if l.RequestsPerMinute == 0 {
+			l.RequestsPerMinute = def.RequestsPerMinute
+		}
+		if l.RequestsPerMonth == 0 {
+			l.RequestsPerMonth = def.RequestsPerMonth
+		}
+		tiers[t] = l
+	}
+	c.Tiers = tiers
+	switch c.Environment {
+	case "":
+		c.Environment = "live"
+	case "live", "test":
+	default:
+		return c, invalidf("environment %q: want live or test", c.Environment)
+	}
+	c.Pepper = append([]byte(nil), c.Pepper...)
+	if c.CacheTTL == 0 {
+		c.CacheTTL = DefaultCacheTTL
+	}
+	if c.CacheSize < 0 {
+		return c, invalidf("CacheSize %d is negative", c.CacheSize)
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.FlushInterval < 0 {
+		return c, invalidf("FlushInterval %v is negative", c.FlushInterval)
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// tierLimits returns the limits of t, "" meaning Free.
+func (c *Config) tierLimits(t Tier) (Limits, error) {
+	if t == "" {
+		t = Free
+	}
+	l, ok := c.Tiers[t]
+	if !ok {
+		return Limits{}, invalidf("unknown tier %q (known: %v)", t, sortedTiers(c.Tiers))
+	}
+	return l, nil
+}
+
+func sortedTiers(m map[Tier]Limits) string {
+	return fmt.Sprint(slices.Sorted(maps.Keys(m)))
+}

@@ -1,0 +1,246 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys/store"
+)
+
+const (
+	maxAccountIDLen = 128
+	maxNameLen      = 128
+)
+
+// CreateAccount stores a new account. a.ID must be 1 to 128 bytes of
+// printable UTF-8 and a.Tier a configured tier ("" means Free); CreatedAt
+// and UpdatedAt are set from the clock. It returns ErrAccountExists if the
+// ID is taken.
+func (m *Manager) CreateAccount(ctx context.Context, a Account) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
+	if err := validAccountID(a.ID); err != nil {
+		return err
+	}
+	if a.Tier == "" {
+		a.Tier = Free
+	}
+	if _, err := m.cfg.tierLimits(a.Tier); err != nil {
+		return err
+	}
+	now := m.clock().UTC()
+	err := m.store.CreateAccount(ctx, store.Account{
+		ID: a.ID, Tier: string(a.Tier), EmailVerified: a.EmailVerified, CreatedAt: now, UpdatedAt: now,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return ErrAccountExists
+	}
+	return mapStoreErr(err, nil, "creating account")
+}
+
+// Account returns the account with the given ID, or ErrAccountNotFound.
+func (m *Manager) Account(ctx context.Context, id string) (Account, error) {
+	if err := m.checkOpen(); err != nil {
+		return Account{}, err
+	}
+	a, err := m.store.Account(ctx, id)
+	if err != nil {
+		return Account{}, mapStoreErr(err, ErrAccountNotFound, "reading account")
+	}
+	return accountFromStore(a), nil
+}
+
+// SetTier moves the account to tier, which must be configured. Its keys'
+// effective limits change at once in this Manager.
+func (m *Manager) SetTier(ctx context.Context, accountID string, tier Tier) error {
+	if _, err := m.cfg.tierLimits(tier); err != nil {
+		return err
+	}
+	return m.updateAccount(ctx, accountID, func(a *store.Account) { a.Tier = string(tier) })
+}
+
+// SetEmailVerified records whether the account's email is verified. Keys
+// are issued only to verified accounts; unverifying does not revoke keys.
+func (m *Manager) SetEmailVerified(ctx context.Context, accountID string, verified bool) error {
+	return m.updateAccount(ctx, accountID, func(a *store.Account) { a.EmailVerified = verified })
+}
+
+func (m *Manager) updateAccount(ctx context.Context, id string, change func(*store.Account)) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
+	mu := m.accountLock(id)
+	mu.Lock()
+	defer mu.Unlock()
+	a, err := m.store.Account(ctx, id)
+	if err != nil {
+		return mapStoreErr(err, ErrAccountNotFound, "reading account")
+	}
+	change(&a)
+	a.UpdatedAt = m.clock().UTC()
+	if err := m.store.UpdateAccount(ctx, a); err != nil {
+		return mapStoreErr(err, ErrAccountNotFound, "updating account")
+	}
+	m.cache.invalidateAccount(id)
+	return nil
+}
+
+// Reissue issues a new root key for the account and, in the same atomic
+// step, revokes its current root key and every child key. It is also how
+// an account gets its first root key. The account's email must be verified.
+// Issued.Secret is the only copy of the new token.
+func (m *Manager) Reissue(ctx context.Context, accountID string) (Issued, error) {
+	if err := m.checkOpen(); err != nil {
+		return Issued{}, err
+	}
+	a, err := m.verifiedAccount(ctx, accountID)
+	if err != nil {
+		return Issued{}, err
+	}
+	token, h, err := m.newSecret()
+	if err != nil {
+		return Issued{}, err
+	}
+	now := m.clock().UTC()
+	id := newKeyID()
+	root := store.Key{ID: id, RootKeyID: id, AccountID: accountID, Hash: h,
+		Prefix: m.rootPrefix, IsRoot: true, CreatedAt: now}
+	err = m.store.ReplaceRootKey(ctx, root, now)
+	// Invalidate even on error: a failure after commit (a lost connection)
+	// must not leave the old keys trusted here.
+	m.cache.invalidateAccount(accountID)
+	if err != nil {
+		return Issued{}, mapStoreErr(err, ErrAccountNotFound, "replacing root key")
+	}
+	return Issued{Key: m.keyFromStore(root, a), Secret: token}, nil
+}
+
+// IssueChild issues a child key from the account's active root key. The
+// account's email must be verified and it must have an active root key
+// (ErrNoActiveRootKey). Options are checked: a name of at most 128 bytes,
+// an expiry in the future, overrides positive and within the account's
+// pool limits (ErrInvalidArgument).
+func (m *Manager) IssueChild(ctx context.Context, accountID string, opts ChildOptions) (Issued, error) {
+	if err := m.checkOpen(); err != nil {
+		return Issued{}, err
+	}
+	a, err := m.verifiedAccount(ctx, accountID)
+	if err != nil {
+		return Issued{}, err
+	}
+	now := m.clock().UTC()
+	child, err := m.childRecord(a, opts, now)
+	if err != nil {
+		return Issued{}, err
+	}
+	root, err := m.store.ActiveRootKey(ctx, accountID)
+	if err != nil {
+		return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "reading root key")
+	}
+	token, h, err := m.newSecret()
+	if err != nil {
+		return Issued{}, err
+	}
+	child.RootKeyID, child.Hash = root.ID, h
+	if err := m.store.InsertChildKey(ctx, child); err != nil {
+		// ErrNotFound: a concurrent Reissue or Revoke retired the root.
+		return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "inserting child key")
+	}
+	return Issued{Key: m.keyFromStore(child, a), Secret: token}, nil
+}
+
+// childRecord validates opts and returns the child's record without its
+// root or hash.
+func (m *Manager) childRecord(a store.Account, opts ChildOptions, now time.Time) (store.Key, error) {
+	pool := m.poolLimits(a)
+	k := store.Key{ID: newKeyID(), AccountID: a.ID, Prefix: m.childPrefix, Name: opts.Name, CreatedAt: now}
+	if len(opts.Name) > maxNameLen || !utf8.ValidString(opts.Name) || hasControl(opts.Name) {
+		return k, invalidf("name must be at most %d bytes of printable UTF-8", maxNameLen)
+	}
+	if opts.ExpiresAt != nil {
+		if !opts.ExpiresAt.After(now) {
+			return k, invalidf("expiry %s is not in the future", opts.ExpiresAt.UTC().Format(timeFormat))
+		}
+		t := opts.ExpiresAt.UTC()
+		k.ExpiresAt = &t
+	}
+	if p := opts.RequestsPerMonth; p != nil {
+		if *p <= 0 || *p > pool.RequestsPerMonth {
+			return k, invalidf("monthly quota override %d must be between 1 and the account's %d", *p, pool.RequestsPerMonth)
+		}
+		v := *p
+		k.RequestsPerMonth = &v
+	}
+	if p := opts.RequestsPerMinute; p != nil {
+		if *p <= 0 || *p > pool.RequestsPerMinute {
+			return k, invalidf("per-minute rate override %d must be between 1 and the account's %d", *p, pool.RequestsPerMinute)
+		}
+		v := *p
+		k.RequestsPerMinute = &v
+	}
+	return k, nil
+}
+
+// Revoke revokes the key with the given ID at once; revoking a root key
+// also revokes its children. Revoking a revoked key is not an error. It
+// returns ErrKeyNotFound for an unknown ID.
+func (m *Manager) Revoke(ctx context.Context, id uuid.UUID) error {
+	if err := m.checkOpen(); err != nil {
+		return err
+	}
+	k, err := m.store.RevokeKey(ctx, id, m.clock().UTC())
+	if err != nil {
+		return mapStoreErr(err, ErrKeyNotFound, "revoking key")
+	}
+	m.cache.invalidateAccount(k.AccountID)
+	return nil
+}
+
+func (m *Manager) verifiedAccount(ctx context.Context, id string) (store.Account, error) {
+	a, err := m.store.Account(ctx, id)
+	if err != nil {
+		return a, mapStoreErr(err, ErrAccountNotFound, "reading account")
+	}
+	if !a.EmailVerified {
+		return a, ErrEmailNotVerified
+	}
+	return a, nil
+}
+
+func (m *Manager) newSecret() (string, store.Hash, error) {
+	token, err := m.format.newToken()
+	if err != nil {
+		return "", store.Hash{}, err
+	}
+	return token, m.hasher.sum(token), nil
+}
+
+// newKeyID returns a time-ordered UUIDv7, so that keys sort by issue time
+// in indexes; it falls back to a random UUID if v7 generation fails.
+func newKeyID() uuid.UUID {
+	if id, err := uuid.NewV7(); err == nil {
+		return id
+	}
+	return uuid.New()
+}
+
+func validAccountID(id string) error {
+	if len(id) == 0 || len(id) > maxAccountIDLen || !utf8.ValidString(id) || hasControl(id) {
+		return invalidf("account ID must be 1 to %d bytes of printable UTF-8", maxAccountIDLen)
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,219 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Window is the state of one limit after a decision.
+type Window struct {
+	// Limit is the number of requests the window allows.
+	Limit int64
+	// Remaining is how many more it allows now.
+	Remaining int64
+	// Reset is when the window is whole again: for the rate, when the
+	// bucket refills; for the quota, the start of next month (UTC).
+	Reset time.Time
+}
+
+// Decision is the outcome of Allow for one request.
+type Decision struct {
+	// Allowed reports whether the request may proceed.
+	Allowed bool
+	// Limit, Remaining and Reset describe the window that binds (the one
+	// that refused, else the one with fewer requests left), ready for
+	// X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset.
+	Limit, Remaining int64
+	Reset            time.Time
+	// RetryAfter is how long to wait before retrying; zero when Allowed.
+	RetryAfter time.Duration
+	// Reason is nil, ErrRateLimited or ErrQuotaExceeded.
+	Reason error
+	// Rate and Quota are both windows. Quota is zero when only the rate was
+	// counted (AllowRate) or the quota refused before the rate was asked,
+	// in which case Rate is zero instead.
+	Rate, Quota Window
+}
+
+// Allow decides one data request by k, which should be the Key that
+// Authenticate returned: it counts against the key's and its account's
+// per-minute rate and monthly quota, and is admitted only if all four have
+// room. A refusal returns the Decision and ErrRateLimited or
+// ErrQuotaExceeded; a key revoked or expired since it was authenticated
+// returns ErrRevokedKey or ErrExpiredKey. A warm key is decided in memory
+// without allocating.
+func (m *Manager) Allow(ctx context.Context, k Key) (Decision, error) {
+	return m.allow(ctx, &k, 1, true)
+}
+
+// AllowN is Allow for n requests at once (a batch endpoint, say); n must be
+// at least 1.
+func (m *Manager) AllowN(ctx context.Context, k Key, n int) (Decision, error) {
+	if n < 1 {
+		return Decision{}, invalidf("AllowN of %d requests", n)
+	}
+	return m.allow(ctx, &k, int64(n), true)
+}
+
+// AllowRate counts one request against k's per-minute rate only, not its
+// monthly quota: the account endpoints use it.
+func (m *Manager) AllowRate(ctx context.Context, k Key) (Decision, error) {
+	return m.allow(ctx, &k, 1, false)
+}
+
+func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (Decision, error) {
+	if m.closed.Load() {
+		return Decision{}, ErrClosed
+	}
+	now := m.clock()
+	nowNano := now.UnixNano()
+	if err := m.recheck(ctx, k, now); err != nil {
+		return Decision{}, err
+	}
+	span := m.book.monthOf(nowNano)
+	ks, err := m.book.lock(ctx, m.store, k, span)
+	if err != nil {
+		return Decision{}, err
+	}
+	a := ks.acct
+	a.lastUse, ks.lastUse = nowNano, nowNano
+	var (
+		q quotaCheck
+		r rateCheck
+	)
+	if countQuota {
+		if q = ks.checkQuota(k, n); !q.allowed {
+			a.mu.Unlock()
+			return quotaRefusal(q, span, nowNano), ErrQuotaExceeded
+		}
+	}
+	if m.limiter == nil {
+		var key, pool rateParams
+		if k.ent != nil {
+			key, pool = k.ent.keyRate, k.ent.poolRate
+		} else {
+			key, pool = paramsOf(k.Effective.RequestsPerMinute), paramsOf(k.Pool.RequestsPerMinute)
+		}
+		r = ks.checkRate(key, pool, n, nowNano)
+		if r.allowed && countQuota {
+			ks.count(n)
+		}
+		a.mu.Unlock()
+	} else {
+		// A custom Limiter may go over the network: count the quota first
+		// and take it back if the rate refuses, rather than hold the lock.
+		if countQuota {
+			ks.count(n)
+		}
+		a.mu.Unlock()
+		if r, err = m.takeRate(ctx, k, n, now); err != nil || !r.allowed {
+			if countQuota {
+				m.book.refund(ks, k.ID, span.month, n)
+			}
+			if err != nil {
+				return Decision{}, err
+			}
+		}
+	}
+	return decision(q, &r, span, n, countQuota), r.err()
+}
+
+// takeRate asks the configured Limiter.
+func (m *Manager) takeRate(ctx context.Context, k *Key, n int64, now time.Time) (rateCheck, error) {
+	res, err := m.limiter.Take(ctx, RateRequest{
+		AccountID: k.AccountID, KeyID: k.ID,
+		KeyRate: k.Effective.RequestsPerMinute, PoolRate: k.Pool.RequestsPerMinute,
+		N: int(n), Now: now,
+	})
+	if err != nil {
+		return rateCheck{}, fmt.Errorf("keys: rate limiter: %w", err)
+	}
+	// Express the answer as slack over a unit interval, so remaining()
+	// gives back exactly what the Limiter said.
+	return rateCheck{allowed: res.Allowed, slack: int64(res.Remaining), params: rateParams{rate: int64(res.Limit), interval: 1},
+		reset: res.Reset.UnixNano(), retryAfter: int64(res.RetryAfter)}, nil
+}
+
+func (r rateCheck) err() error {
+	if r.allowed {
+		return nil
+	}
+	return ErrRateLimited
+}
+
+func quotaRefusal(q quotaCheck, span *monthSpan, now int64) Decision {
+	w := Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
+	return Decision{Limit: w.Limit, Remaining: w.Remaining, Reset: w.Reset,
+		RetryAfter: time.Duration(span.end - now), Reason: ErrQuotaExceeded, Quota: w}
+}
+
+// decision assembles what the rate and (if counted) the quota said. The
+// headline window is the rate's unless the quota has fewer requests left.
+func decision(q quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota bool) (d Decision) {
+	d.Allowed = r.allowed
+	d.Rate = Window{Limit: r.params.rate, Remaining: r.remaining(), Reset: time.Unix(0, r.reset).UTC()}
+	d.Limit, d.Remaining, d.Reset = d.Rate.Limit, d.Rate.Remaining, d.Rate.Reset
+	if !r.allowed {
+		d.Reason, d.RetryAfter = ErrRateLimited, time.Duration(r.retryAfter)
+	}
+	if countQuota {
+		d.Quota = Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
+		if r.allowed {
+			d.Quota.Remaining -= n
+			if d.Quota.Remaining < d.Rate.Remaining {
+				d.Limit, d.Remaining, d.Reset = d.Quota.Limit, d.Quota.Remaining, d.Quota.Reset
+			}
+		}
+	}
+	return d
+}
+
+// recheck makes sure k may still be used at now. A key from Authenticate
+// carries its cache entry: if a change to its account went through this
+// Manager since (a Revoke, a Reissue, a new tier), the key is resolved
+// again, which refuses it or refreshes its limits. Other keys are judged
+// by their own fields.
+func (m *Manager) recheck(ctx context.Context, k *Key, now time.Time) error {
+	e := k.ent
+	if e != nil && !m.cache.current(e) {
+		var err error
+		if e, err = m.resolve(ctx, &e.hash, now); err != nil {
+			return err
+		}
+		if e.err != nil {
+			return e.err
+		}
+		*k = e.key
+		k.ent = e
+	}
+	switch {
+	case k.RevokedAt != nil:
+		return ErrRevokedKey
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return ErrExpiredKey
+	}
+	return nil
+}
+
+// flushUsage writes the counts admitted since the last flush.
+func (m *Manager) flushUsage(ctx context.Context) error {
+	ds := m.book.collect()
+	if len(ds) == 0 {
+		return nil
+	}
+	totals, err := m.store.AddUsage(ctx, ds)
+	if err != nil {
+		m.book.queueRetry(ds...)
+		return mapStoreErr(err, nil, "adding usage")
+	}
+	m.book.refresh(ds, totals)
+	return nil
+}
+
+// sweep drops in-memory limit state that has been idle for a flush
+// interval, so memory follows the active keys, not every key ever seen.
+func (m *Manager) sweep() {
+	now := m.clock().UnixNano()
+	m.book.sweep(now-int64(m.cfg.FlushInterval), now)
+}

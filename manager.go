@@ -1,0 +1,156 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keys/store"
+)
+
+// Manager issues, resolves, revokes and meters API keys over a store.Store.
+// It is safe for concurrent use. Create it with New and Close it when done,
+// so that pending last-used times and usage counts reach the store.
+type Manager struct {
+	store   store.Store
+	cfg     Config
+	clock   func() time.Time
+	log     *slog.Logger
+	format  tokenFormat
+	hasher  hasher
+	cache   *keyCache
+	limiter Limiter
+	book    *book
+
+	rootPrefix, childPrefix string
+	mono                    *monoClock // the default clock; nil with Config.Clock
+
+	lastUsed lastUsedQueue
+	// accountLocks serialise read-modify-write changes to one account made
+	// through this Manager (SetTier against SetEmailVerified).
+	accountLocks [64]sync.Mutex
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	stop      chan struct{}
+	stopped   chan struct{}
+}
+
+// New returns a Manager over st. Fields of cfg left zero take their
+// defaults; an invalid field is an error wrapping ErrInvalidArgument.
+// New starts one goroutine, which Close stops.
+func New(st store.Store, cfg Config) (*Manager, error) {
+	if st == nil {
+		return nil, invalidf("nil store")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	env := "sk_" + cfg.Environment + "_"
+	m := &Manager{
+		store:       st,
+		cfg:         cfg,
+		clock:       cfg.Clock,
+		log:         cfg.Logger,
+		format:      tokenFormat{prefix: env},
+		hasher:      newHasher(cfg.Pepper),
+		cache:       newKeyCache(cfg.CacheTTL, cfg.CacheSize),
+		limiter:     cfg.Limiter,
+		rootPrefix:  env + "root",
+		childPrefix: env + "child",
+		stop:        make(chan struct{}),
+		stopped:     make(chan struct{}),
+	}
+	m.book = newBook()
+	if m.clock == nil {
+		m.mono = newMonoClock()
+		m.clock = m.mono.Now
+	}
+	go m.flushLoop()
+	return m, nil
+}
+
+// TokenPrefix returns the prefix every token of this Manager starts with:
+// "sk_live_" or "sk_test_". An HTTP layer uses it to tell API keys from
+// session tokens.
+func (m *Manager) TokenPrefix() string { return m.format.prefix }
+
+// Tiers returns a copy of the limits of every configured tier.
+func (m *Manager) Tiers() map[Tier]Limits {
+	out := make(map[Tier]Limits, len(m.cfg.Tiers))
+	for t, l := range m.cfg.Tiers {
+		out[t] = l
+	}
+	return out
+}
+
+// Close stops the background flusher and writes pending last-used times
+// and usage counts to the store. It is idempotent: later calls return the
+// first call's result. After Close, the Manager's methods return ErrClosed.
+// Close does not close the store.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() {
+		m.closed.Store(true)
+		close(m.stop)
+		<-m.stopped
+		m.closeErr = m.Flush(context.Background())
+	})
+	return m.closeErr
+}
+
+func (m *Manager) checkOpen() error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Flush writes pending last-used times and usage counts to the store now.
+// The Manager also flushes every Config.FlushInterval and on Close. What
+// fails to be written stays pending for the next flush.
+func (m *Manager) Flush(ctx context.Context) error {
+	return errors.Join(m.flushLastUsed(ctx), m.flushUsage(ctx))
+}
+
+func (m *Manager) flushLoop() {
+	defer close(m.stopped)
+	t := time.NewTicker(m.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			if m.mono != nil {
+				m.mono.reanchor()
+			}
+			if err := m.Flush(context.Background()); err != nil {
+				m.log.Error("keys: flush failed; will retry", "err", err)
+			}
+			m.sweep()
+		}
+	}
+}
+
+func (m *Manager) accountLock(account string) *sync.Mutex {
+	return &m.accountLocks[m.cache.slotOf(account)%uint32(len(m.accountLocks))]
+}
+
+// mapStoreErr turns a store sentinel into the Manager's own for the thing
+// the call was about, and wraps anything else with context.
+func mapStoreErr(err error, notFound error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case notFound != nil && errors.Is(err, store.ErrNotFound):
+		return notFound
+	default:
+		return fmt.Errorf("keys: %s: %w", what, err)
+	}
+}
