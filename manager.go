@@ -34,6 +34,10 @@ type Manager struct {
 	// through this Manager (SetTier against SetEmailVerified).
 	accountLocks [64]sync.Mutex
 
+	// cancelSubscribe stops the store.Notifier subscription, if any.
+	cancelSubscribe context.CancelFunc
+	subscribed      chan struct{}
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -73,7 +77,27 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		m.clock = m.mono.Now
 	}
 	go m.flushLoop()
+	m.subscribe()
 	return m, nil
+}
+
+// subscribe follows changes made by other processes when the store can
+// report them, so their revocations reach this Manager's cache at once
+// rather than within CacheTTL.
+func (m *Manager) subscribe() {
+	n, ok := m.store.(store.Notifier)
+	if !ok || m.cache.disabled {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancelSubscribe, m.subscribed = cancel, make(chan struct{})
+	go func() {
+		defer close(m.subscribed)
+		err := n.Subscribe(ctx, m.cache.invalidateAccount)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			m.log.Error("keys: store notifications stopped; changes by other processes now wait for CacheTTL", "err", err)
+		}
+	}()
 }
 
 // TokenPrefix returns the prefix every token of this Manager starts with:
@@ -99,6 +123,10 @@ func (m *Manager) Close() error {
 		m.closed.Store(true)
 		close(m.stop)
 		<-m.stopped
+		if m.cancelSubscribe != nil {
+			m.cancelSubscribe()
+			<-m.subscribed
+		}
 		m.closeErr = m.Flush(context.Background())
 	})
 	return m.closeErr

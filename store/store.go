@@ -100,3 +100,17 @@ type Store interface {
 	// month; counts never written are zero. It never returns ErrNotFound.
 	Usage(ctx context.Context, accountID string, keyID uuid.UUID, month Month) (UsageTotal, error)
 }
+
+// Notifier is an optional capability of a Store shared by several
+// processes: it reports changes that any process made, so that every
+// keys.Manager can drop what it cached at once instead of after its
+// CacheTTL. A keys.Manager over a Store that implements Notifier subscribes
+// in New and stops in Close.
+type Notifier interface {
+	// Subscribe calls fn with the account ID of every account whose keys or
+	// settings change (ReplaceRootKey, RevokeKey, UpdateAccount), from any
+	// process, until ctx is done; then it returns ctx.Err(). It reconnects
+	// by itself after a lost connection; notifications sent while it was
+	// disconnected may be lost, which CacheTTL bounds. fn must not block.
+	Subscribe(ctx context.Context, fn func(accountID string)) error
+}
