@@ -161,3 +161,29 @@ func accountFromStore(a store.Account) Account {
 	return Account{ID: a.ID, Tier: Tier(a.Tier), EmailVerified: a.EmailVerified,
 		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC()}
 }
+
+// Inspect resolves a token for an operator tool: like Authenticate, but it
+// always reads the store (never the cache), records no use, and for a
+// revoked or expired key returns the key's metadata along with
+// ErrRevokedKey or ErrExpiredKey. For a malformed or unknown token it
+// returns a zero Key and ErrMalformedKey or ErrUnknownKey.
+func (m *Manager) Inspect(ctx context.Context, token string) (Key, error) {
+	if !m.format.check(token) {
+		return Key{}, ErrMalformedKey
+	}
+	if err := m.checkOpen(); err != nil {
+		return Key{}, err
+	}
+	r, err := m.store.ResolveHash(ctx, m.hasher.sum(token))
+	if err != nil {
+		return Key{}, mapStoreErr(err, ErrUnknownKey, "resolving key")
+	}
+	k := m.keyFromStore(r.Key, r.Account)
+	switch {
+	case r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID):
+		return k, ErrRevokedKey
+	case !k.Active(m.clock()):
+		return k, ErrExpiredKey
+	}
+	return k, nil
+}

@@ -412,3 +412,30 @@ func TestReissueUnderConcurrentAuthentication(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 }
+
+func TestInspect(t *testing.T) {
+	cs := &countingStore{Store: memstore.New()}
+	f := newFixtureOn(t, cs, keys.Config{})
+	f.account(t, "acct_1", keys.Pro)
+	root := f.reissue(t, "acct_1")
+	exp := start.Add(time.Hour)
+	c := f.child(t, "acct_1", keys.ChildOptions{Name: "ci", ExpiresAt: &exp})
+	k, err := f.m.Inspect(ctx(), c.Secret)
+	if err != nil || k.ID != c.Key.ID || k.Name != "ci" {
+		t.Fatalf("Inspect = %+v, %v", k, err)
+	}
+	f.clock.Set(exp)
+	if k, err := f.m.Inspect(ctx(), c.Secret); !errors.Is(err, keys.ErrExpiredKey) || k.ID != c.Key.ID {
+		t.Fatalf("expired: %v, %v", k.ID, err)
+	}
+	f.reissue(t, "acct_1")
+	if k, err := f.m.Inspect(ctx(), root.Secret); !errors.Is(err, keys.ErrRevokedKey) || k.RevokedAt == nil {
+		t.Fatalf("revoked: %+v, %v", k, err)
+	}
+	if _, err := f.m.Inspect(ctx(), "sk_live_x"); !errors.Is(err, keys.ErrMalformedKey) {
+		t.Fatalf("malformed: %v", err)
+	}
+	if err := f.m.Flush(ctx()); err != nil || cs.lastUsed.Load() != 0 {
+		t.Fatalf("Inspect recorded a use (%d writes, %v)", cs.lastUsed.Load(), err)
+	}
+}
