@@ -141,7 +141,20 @@ func (c *keyCache) put(e *entry) {
 // loaded, stale. Call it after the change is in the store.
 func (c *keyCache) invalidateAccount(account string) {
 	gen := c.seq.Add(1)
-	slot := &c.slots[c.slotOf(account)]
+	raise(&c.slots[c.slotOf(account)], gen)
+}
+
+// invalidateAll makes every entry stale, for when changes may have been
+// missed (a store's notification connection was lost).
+func (c *keyCache) invalidateAll() {
+	gen := c.seq.Add(1)
+	for i := range c.slots {
+		raise(&c.slots[i], gen)
+	}
+}
+
+// raise sets slot to gen unless it holds a later generation already.
+func raise(slot *atomic.Uint64, gen uint64) {
 	for {
 		old := slot.Load()
 		if old >= gen || slot.CompareAndSwap(old, gen) {

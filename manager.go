@@ -93,7 +93,7 @@ func (m *Manager) subscribe() {
 	m.cancelSubscribe, m.subscribed = cancel, make(chan struct{})
 	go func() {
 		defer close(m.subscribed)
-		err := n.Subscribe(ctx, m.cache.invalidateAccount)
+		err := n.Subscribe(ctx, m.invalidate)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			m.log.Error("keys: store notifications stopped; changes by other processes now wait for CacheTTL", "err", err)
 		}
@@ -164,6 +164,16 @@ func (m *Manager) flushLoop() {
 			m.sweep()
 		}
 	}
+}
+
+// invalidate drops what the cache holds for the account, or everything for
+// "".
+func (m *Manager) invalidate(accountID string) {
+	if accountID == "" {
+		m.cache.invalidateAll()
+		return
+	}
+	m.cache.invalidateAccount(accountID)
 }
 
 func (m *Manager) accountLock(account string) *sync.Mutex {

@@ -17,8 +17,8 @@ import (
 // hub is a store.Notifier shared by several stores over one memstore, the
 // way pgstore's LISTEN/NOTIFY is shared by several processes.
 type hub struct {
-	mu   sync.Mutex
-	subs map[int]func(string)
+	mu    sync.Mutex
+	subs  map[int]func(string)
 	next  int
 	done  sync.WaitGroup
 	ready chan struct{} // one value per subscription made
@@ -82,6 +82,18 @@ func TestNotifierInvalidatesOtherManagers(t *testing.T) {
 	if _, err := b.m.Authenticate(ctx(), c.Secret); !errors.Is(err, keys.ErrRevokedKey) {
 		t.Fatalf("other manager after a notified revocation: %v", err)
 	}
+	// A reconnecting store says "anything may have changed" with "".
+	c2 := a.child(t, "acct_1", keys.ChildOptions{})
+	b.auth(t, c2.Secret)
+	if _, err := base.RevokeKey(ctx(), c2.Key.ID, start); err != nil { // behind the hub's back
+		t.Fatal(err)
+	}
+	b.auth(t, c2.Secret) // still cached: nothing said so
+	notifyingStore{base, h}.publish("")
+	if _, err := b.m.Authenticate(ctx(), c2.Secret); !errors.Is(err, keys.ErrRevokedKey) {
+		t.Fatalf("after a notification that anything may have changed: %v", err)
+	}
+
 	// Close ends the subscriptions.
 	if err := a.m.Close(); err != nil {
 		t.Fatal(err)

@@ -21,9 +21,10 @@ var (
 )
 
 // Store is the storage contract of a keys.Manager. All methods are safe for
-// concurrent use. Times passed in are stored as given (backends may round to
-// the microsecond and always return them in UTC); a method that writes a
-// timestamp takes it as an argument, so the caller's clock rules.
+// concurrent use. Times passed in are stored as given, truncated to the
+// microsecond, and returned in UTC; a method that writes a timestamp takes
+// it as an argument, so the caller's clock rules. A root key is "active" to
+// a Store while it is unrevoked: roots carry no expiry in this library.
 type Store interface {
 	// CreateAccount inserts a. It returns ErrConflict if an account with
 	// a.ID exists. It does not validate a.Tier.
@@ -110,7 +111,8 @@ type Notifier interface {
 	// Subscribe calls fn with the account ID of every account whose keys or
 	// settings change (ReplaceRootKey, RevokeKey, UpdateAccount), from any
 	// process, until ctx is done; then it returns ctx.Err(). It reconnects
-	// by itself after a lost connection; notifications sent while it was
-	// disconnected may be lost, which CacheTTL bounds. fn must not block.
+	// by itself after a lost connection and then calls fn("") (the empty
+	// account ID means anything may have changed), since notifications
+	// sent while it was disconnected are lost. fn must not block.
 	Subscribe(ctx context.Context, fn func(accountID string)) error
 }

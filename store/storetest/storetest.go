@@ -123,7 +123,9 @@ func wantErr(t *testing.T, what string, err, want error) {
 	}
 }
 
-func sameTime(a, b time.Time) bool { return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond)) }
+func sameTime(a, b time.Time) bool {
+	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
+}
 
 func wantTime(t *testing.T, what string, got *time.Time, want time.Time) {
 	t.Helper()

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"net/url"
+	"strings"
+	"time"
+)
+
+func splitWords(s string) []string { return strings.Fields(s) }
+
+func join(words []string) string { return strings.Join(words, " ") }
+
+func at(args []string, i int) string {
+	if i < len(args) {
+		return args[i]
+	}
+	return ""
+}
+
+// oneLine keeps an error message to one line for standard error.
+// run prefixes "keys: " itself, so the library's own prefix is dropped.
+func oneLine(err error) string {
+	return strings.TrimPrefix(strings.Join(strings.Fields(err.Error()), " "), "keys: ")
+}
+
+func nowUTC() time.Time { return time.Now().UTC() }
+
+func parseURL(s string) (*url.URL, error) { return url.Parse(s) }

@@ -1,0 +1,49 @@
+// Package httpadapter serves the account endpoints of a keys.Manager over
+// net/http and guards a host's data routes with API keys.
+//
+// # Mounting
+//
+//	h := httpadapter.New(m, httpadapter.Options{Sessions: verifier})
+//	mux.Handle("/account/", h)                    // GET /account/key, POST /account/key/reissue
+//	mux.Handle("/v1/", h.RequireKey(dataHandler)) // API keys only; rate + quota
+//
+// Inside dataHandler, keys.FromContext(r.Context()) returns the caller's
+// key. Options.BasePath moves the endpoints under a prefix.
+//
+// # Credentials
+//
+// Every request carries exactly one "Authorization: Bearer <token>"
+// header (the scheme in any case). A token that starts with sk_live_ or
+// sk_test_ is an API key and goes to Manager.Authenticate (a key of the
+// other environment is refused as invalid_api_key); anything else is a
+// session token and goes to Options.Sessions, a SessionVerifier such as
+// the JWTVerifier of this package or a SessionFunc. The account endpoints
+// take both; RequireKey takes API keys only.
+//
+// # Endpoints
+//
+// GET /account/key (and HEAD) returns {"key":{…}}, thirteen fields: for an
+// API key its own metadata (a child key sees itself), for a session its
+// account's active root key. POST /account/key/reissue, by a session or a
+// root key, replaces the root key, revokes every child, and returns the
+// new token once, with Cache-Control: no-store. A request body is
+// ignored, and refused over Options.MaxBodyBytes.
+//
+// # Limits
+//
+// The account endpoints count against the per-minute rate of the key (a
+// session: of its account's root key, or of the account's pool if it has
+// none), not the monthly quota; RequireKey counts both. Every
+// authenticated answer carries X-RateLimit-Limit, X-RateLimit-Remaining
+// and X-RateLimit-Reset (Unix seconds, rounded up); a 429 carries
+// Retry-After (whole seconds, rounded up, at least 1).
+//
+// # Errors
+//
+// Errors are {"error":{"code":"…","message":"…"}} with the status of the
+// Code constants: 401 (always with WWW-Authenticate: Bearer) for missing
+// or bad credentials, 403 for a child key or an unverified email on
+// reissue, 404, 405 with Allow, 413, 429, 500 when the store fails (the
+// cause is logged through Options.Logger, never sent), 503 when the
+// Manager is closed. Options.ErrorHandler renders them differently.
+package httpadapter

@@ -1,0 +1,86 @@
+package httpadapter_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keys"
+	"github.com/keyward/keys/httpadapter"
+)
+
+// FuzzHandler throws arbitrary methods, paths, Authorization headers and
+// bodies at the account endpoints and a RequireKey data route over a
+// healthy store: nothing may panic or answer 5xx, every 401 carries
+// WWW-Authenticate, every answer of the package is JSON of the contract's
+// shapes. auth holds one Authorization value per line ("" = none).
+func FuzzHandler(f *testing.F) {
+	// Log at Debug level, to exercise the logging, into nothing: the
+	// fuzzer runs millions of requests.
+	w := newHostileWorldWith(f, httpadapter.Options{MaxBodyBytes: 4096,
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	child := w.fixture.child(f, "acct_1", keys.ChildOptions{}).Secret
+	w.account(f, "acct_nokey", keys.Free, true)
+	w.account(f, "acct_unverified", keys.Free, false)
+
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", ""} {
+		for _, path := range []string{"/account/key", "/account/key/reissue", "/account/key/", "/account/x", "/v1/data",
+			"/account/key%2Freissue", "/account/%6Bey", "/account/key/../key"} {
+			for _, auth := range []string{"", "Bearer " + w.root, "bearer " + child, "Bearer session-acct_1",
+				"Bearer session-nokey", "Bearer session-unverified", "Bearer session-ghost",
+				"Bearer sk_live_x", "Basic abc", "Bearer", "Bearer " + w.root + "\nBearer " + w.root} {
+				f.Add(method, path, auth, "")
+			}
+		}
+	}
+	f.Add("POST", "/account/key/reissue", "Bearer "+w.root, strings.Repeat("x", 5000))
+	f.Add("POST", "/account/key/reissue", "Bearer session-acct_1", "\x00\xff{]")
+
+	f.Fuzz(func(t *testing.T, method, path, auth, body string) {
+		u, err := url.ParseRequestURI(path)
+		if err != nil {
+			u = &url.URL{Path: path}
+		}
+		r := &http.Request{
+			Method: method, URL: u, RequestURI: path, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{}, Host: "example.com",
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)),
+		}
+		if auth != "" {
+			for v := range strings.SplitSeq(auth, "\n") {
+				r.Header.Add("Authorization", v)
+			}
+		}
+		rec := httptest.NewRecorder()
+		w.mux.ServeHTTP(rec, r)
+		if rec.Code >= 500 {
+			t.Fatalf("%q %q auth %q: %d %s", method, path, auth, rec.Code, rec.Body)
+		}
+		if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("401 without WWW-Authenticate")
+		}
+		if rec.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+			return // the data route's own answer, or a mux redirect
+		}
+		var v map[string]json.RawMessage
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatalf("%q %q: body is not JSON: %s", method, path, rec.Body)
+		}
+		if _, isErr := v["error"]; isErr && rec.Code < 400 {
+			t.Fatalf("error body with status %d", rec.Code)
+		}
+		if rec.Code >= 400 {
+			var e errorBody
+			dec := json.NewDecoder(strings.NewReader(rec.Body.String()))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&e); err != nil || e.Error.Code == "" {
+				t.Fatalf("error body of the wrong shape: %s", rec.Body)
+			}
+		}
+	})
+}

@@ -1,0 +1,304 @@
+package httpadapter
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys"
+)
+
+// DefaultMaxBodyBytes is the default of Options.MaxBodyBytes.
+const DefaultMaxBodyBytes = 64 << 10
+
+// Options configure a Handler. Every field is optional.
+type Options struct {
+	// Sessions verifies session tokens: bearer tokens that are not API
+	// keys. Nil refuses every session token with 401 invalid_session, so
+	// only API keys work. NewJWTVerifier returns a ready one; SessionFunc
+	// adapts a function.
+	Sessions SessionVerifier
+
+	// BasePath is prepended to the endpoint paths: with "/api" the Handler
+	// serves /api/account/key and /api/account/key/reissue. A trailing
+	// slash is ignored and a missing leading one added. Default "": mount
+	// the Handler with mux.Handle("/account/", h).
+	BasePath string
+
+	// ErrorHandler writes error answers. When it is called, the response
+	// headers already carry what the protocol needs (WWW-Authenticate on a
+	// 401, Allow on a 405, Retry-After on a 429, the X-RateLimit-* headers
+	// of an authenticated request, X-Content-Type-Options); it writes the
+	// status and the body. Default: DefaultErrorHandler, the JSON body
+	// {"error":{"code":…,"message":…}}.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, e *Error)
+
+	// Logger receives failures (at Error level: a store failure, with its
+	// error) and refusals (at Debug level). Tokens and the Authorization
+	// header are never logged. Default: nothing is logged.
+	Logger *slog.Logger
+
+	// MaxBodyBytes bounds the request body of the account endpoints, which
+	// is ignored: up to this many bytes are read and discarded (so the
+	// connection can be reused), and a longer body is refused with 413
+	// request_too_large. A negative value leaves the body unread. Default:
+	// DefaultMaxBodyBytes (64 KiB). RequireKey never touches the body.
+	MaxBodyBytes int64
+}
+
+// Handler serves the account endpoints of a keys.Manager over HTTP:
+//
+//	GET  {BasePath}/account/key          the caller's key metadata
+//	HEAD {BasePath}/account/key          the same, without a body
+//	POST {BasePath}/account/key/reissue  a new root key, shown once
+//
+// Any other path gets a JSON 404 not_found and a known path with another
+// method a JSON 405 method_not_allowed with an Allow header. Its RequireKey
+// method guards the host's own data routes. A Handler is safe for
+// concurrent use.
+type Handler struct {
+	m            *keys.Manager
+	sessions     SessionVerifier
+	keyPath      string
+	reissuePath  string
+	prefix       string
+	tiers        map[keys.Tier]keys.Limits
+	errorHandler func(http.ResponseWriter, *http.Request, *Error)
+	log          *slog.Logger
+	maxBody      int64
+}
+
+// New returns a Handler over m. It panics if m is nil, a programming error
+// that would otherwise surface as a panic on the first request.
+func New(m *keys.Manager, opts Options) *Handler {
+	if m == nil {
+		panic("httpadapter: New with a nil *keys.Manager")
+	}
+	base := strings.TrimRight(opts.BasePath, "/")
+	if base != "" && base[0] != '/' {
+		base = "/" + base
+	}
+	h := &Handler{
+		m:            m,
+		sessions:     opts.Sessions,
+		keyPath:      base + "/account/key",
+		reissuePath:  base + "/account/key/reissue",
+		prefix:       m.TokenPrefix(),
+		tiers:        m.Tiers(),
+		errorHandler: opts.ErrorHandler,
+		log:          opts.Logger,
+		maxBody:      opts.MaxBodyBytes,
+	}
+	if h.errorHandler == nil {
+		h.errorHandler = DefaultErrorHandler
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.maxBody == 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	// An escaped slash ("%2F") is part of a segment, not a separator:
+	// /account/key%2Freissue is not the reissue endpoint.
+	if hasEscapedSlash(r.URL.RawPath) {
+		path = ""
+	}
+	switch path {
+	case h.keyPath:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.fail(w, r, errMethodNotAllowed("GET, HEAD"))
+			return
+		}
+		h.getKey(w, r)
+	case h.reissuePath:
+		if r.Method != http.MethodPost {
+			h.fail(w, r, errMethodNotAllowed("POST"))
+			return
+		}
+		h.reissue(w, r)
+	default:
+		h.fail(w, r, errNotFound())
+	}
+}
+
+func hasEscapedSlash(raw string) bool {
+	return strings.Contains(raw, "%2F") || strings.Contains(raw, "%2f")
+}
+
+// getKey serves GET /account/key: a session sees its account's active root
+// key, an API key sees itself.
+func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
+	if e := h.drainBody(w, r); e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	token, apiKey, e := h.bearer(r, true)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	var k keys.Key
+	if apiKey {
+		var err error
+		if k, err = h.m.Authenticate(ctx, token); err != nil {
+			h.fail(w, r, fromKeys(err))
+			return
+		}
+	} else {
+		acct, e := h.session(ctx, token)
+		if e != nil {
+			h.fail(w, r, e)
+			return
+		}
+		var err error
+		if k, err = h.m.RootKey(ctx, acct); err != nil {
+			if errors.Is(err, keys.ErrNoActiveRootKey) {
+				// Count the request against the account's rate all the
+				// same, so that a session cannot poll without limit and
+				// the 404 carries the rate-limit headers.
+				if e := h.allowAccountRate(w, r, acct); e != nil {
+					h.fail(w, r, e)
+					return
+				}
+			}
+			h.fail(w, r, fromKeys(err))
+			return
+		}
+	}
+	d, err := h.m.AllowRate(ctx, k)
+	setRateHeaders(w, &d)
+	if err != nil {
+		h.fail(w, r, refusal(&d, err))
+		return
+	}
+	buf := getBuf()
+	// Authenticate and AllowRate both refuse a revoked or expired key at
+	// the Manager's clock, so the key is active.
+	b := appendKeyBody((*buf)[:0], &k, true)
+	w.Header()["Cache-Control"] = noStore
+	writeJSON(w, http.StatusOK, b)
+	putBuf(buf, b)
+}
+
+// reissue serves POST /account/key/reissue: a session or a root key gets a
+// new root key; every key of the account issued before is revoked.
+func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
+	if e := h.drainBody(w, r); e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	token, apiKey, e := h.bearer(r, true)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	var acct string
+	if apiKey {
+		k, err := h.m.Authenticate(ctx, token)
+		if err != nil {
+			h.fail(w, r, fromKeys(err))
+			return
+		}
+		d, err := h.m.AllowRate(ctx, k)
+		setRateHeaders(w, &d)
+		if err != nil {
+			h.fail(w, r, refusal(&d, err))
+			return
+		}
+		if !k.IsRoot {
+			h.fail(w, r, errChildKeyForbidden(keys.ErrChildKeyForbidden))
+			return
+		}
+		acct = k.AccountID
+	} else {
+		var e *Error
+		if acct, e = h.session(ctx, token); e != nil {
+			h.fail(w, r, e)
+			return
+		}
+		root, err := h.m.RootKey(ctx, acct)
+		switch {
+		case err == nil:
+			d, err := h.m.AllowRate(ctx, root)
+			setRateHeaders(w, &d)
+			if err != nil {
+				h.fail(w, r, refusal(&d, err))
+				return
+			}
+		case errors.Is(err, keys.ErrNoActiveRootKey):
+			// The account's first key: count against the account's pool.
+			if e := h.allowAccountRate(w, r, acct); e != nil {
+				h.fail(w, r, e)
+				return
+			}
+		default:
+			h.fail(w, r, fromKeys(err))
+			return
+		}
+	}
+	iss, err := h.m.Reissue(ctx, acct)
+	if err != nil {
+		h.fail(w, r, fromKeys(err))
+		return
+	}
+	buf := getBuf()
+	b := appendReissueBody((*buf)[:0], &iss)
+	hdr := w.Header()
+	hdr["Cache-Control"] = noStore
+	hdr["Pragma"] = noCache
+	writeJSON(w, http.StatusOK, b)
+	clear(b) // the only copy of the secret in this process, besides iss
+	putBuf(buf, b)
+}
+
+// allowAccountRate counts a session request of an account that has no
+// active root key against the account's per-minute rate. It rates a
+// stand-in key with the nil ID and the account tier's limits: the Manager
+// judges a key that did not come from Authenticate by its own fields, and
+// the account's pool bucket is the one every key of the account shares.
+func (h *Handler) allowAccountRate(w http.ResponseWriter, r *http.Request, acct string) *Error {
+	ctx := r.Context()
+	a, err := h.m.Account(ctx, acct)
+	if err != nil {
+		return fromKeys(err)
+	}
+	l, ok := h.tiers[a.Tier]
+	if !ok {
+		l = h.tiers[keys.Free] // the Manager's own fallback for an unconfigured tier
+	}
+	d, err := h.m.AllowRate(ctx, keys.Key{ID: uuid.Nil, RootKeyID: uuid.Nil, AccountID: acct, Effective: l, Pool: l})
+	setRateHeaders(w, &d)
+	if err != nil {
+		return refusal(&d, err)
+	}
+	return nil
+}
+
+// drainBody reads and discards the request body, at most h.maxBody bytes;
+// a longer one is refused. Errors reading it are ignored, since the body
+// is.
+func (h *Handler) drainBody(w http.ResponseWriter, r *http.Request) *Error {
+	if r.Body == nil || r.Body == http.NoBody || h.maxBody < 0 {
+		return nil
+	}
+	if r.ContentLength > h.maxBody {
+		return errTooLarge(nil)
+	}
+	_, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.maxBody))
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		return errTooLarge(err)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/keyward/keys/store"
+)
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
+	row := newAccountRow(a)
+	_, err := s.db.NewInsert().Model(&row).Exec(ctx)
+	return s.wrap(fmt.Sprintf("create account %q", a.ID), err)
+}
+
+// Account implements store.Store.
+func (s *Store) Account(ctx context.Context, id string) (store.Account, error) {
+	var row accountRow
+	err := s.rdb.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
+	if err != nil {
+		return store.Account{}, s.wrap(fmt.Sprintf("account %q", id), err)
+	}
+	return row.account(), nil
+}
+
+// UpdateAccount implements store.Store.
+func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
+	row := newAccountRow(a)
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model(&row).
+			Column("tier", "email_verified", "updated_at").
+			WherePK().
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("sqlstore: account %q: %w", a.ID, store.ErrNotFound)
+		}
+		return s.changed(ctx, tx, a.ID)
+	})
+	return s.wrap(fmt.Sprintf("update account %q", a.ID), err)
+}
+
+// lockAccount is the first statement of every transaction that changes an
+// account's keys. In PostgreSQL it locks the account row (clause is
+// s.lock.update or s.lock.share), so such transactions on one account
+// serialise and each statement after it sees what the previous holder
+// committed. It returns ErrNotFound if the account does not exist.
+func (s *Store) lockAccount(ctx context.Context, tx bun.Tx, id, clause string) error {
+	var one int
+	err := tx.NewRaw("SELECT 1 FROM "+accountsTable+" WHERE id = ?"+clause, id).Scan(ctx, &one)
+	if err != nil {
+		return s.wrap(fmt.Sprintf("account %q", id), err)
+	}
+	return nil
+}

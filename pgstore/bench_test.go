@@ -1,0 +1,89 @@
+package pgstore_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"github.com/keyward/keys/internal/sqlstore/sqlstoretest"
+	"github.com/keyward/keys/store"
+)
+
+// benchKeys is how many child keys the lookup benchmarks spread over.
+const benchKeys = 2_000
+
+// benchSetup opens a store on a fresh schema with one account, its root
+// and benchKeys children, and returns the children's hashes.
+func benchSetup(b *testing.B) (store.Store, string, []store.Hash) {
+	b.Helper()
+	dsn := freshDSN(b)
+	s := openStore(b, dsn)
+	ctx, now := context.Background(), time.Now()
+	if err := s.CreateAccount(ctx, store.Account{ID: "acct_1", Tier: "pro", CreatedAt: now, UpdatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	root := sqlstoretest.NewRoot("acct_1", now)
+	if err := s.ReplaceRootKey(ctx, root, now); err != nil {
+		b.Fatal(err)
+	}
+	hashes := make([]store.Hash, benchKeys)
+	for i := range hashes {
+		c := sqlstoretest.NewChild(root, now)
+		if err := s.InsertChildKey(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		hashes[i] = c.Hash
+	}
+	return s, dsn, hashes
+}
+
+// BenchmarkResolveHash is the cache-miss lookup: one prepared statement,
+// one round trip over loopback.
+func BenchmarkResolveHash(b *testing.B) {
+	s, _, hashes := benchSetup(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := s.ResolveHash(ctx, hashes[i%len(hashes)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkResolveHashFloor is a raw prepared database/sql SELECT of the
+// key row by hash through pgx, on the same schema.
+func BenchmarkResolveHashFloor(b *testing.B) {
+	_, dsn, hashes := benchSetup(b)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	stmt, err := db.Prepare(`SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
+		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
+		FROM keys_api_keys WHERE hash = $1`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stmt.Close()
+	var (
+		id, account, rootID, prefix, name string
+		isRoot                            bool
+		created                           time.Time
+		used, expires, revoked            sql.NullTime
+		q, r                              sql.NullInt64
+	)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		h := hashes[i%len(hashes)]
+		if err := stmt.QueryRow(h[:]).Scan(&id, &account, &rootID, &prefix, &name, &isRoot, &created,
+			&used, &expires, &revoked, &q, &r); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
