@@ -25,8 +25,8 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 		return Key{}, ErrClosed
 	}
 	h := m.hasher.sum(token)
-	now := m.clock()
-	e := m.cache.get(&h, now.UnixNano())
+	now := m.nowNano()
+	e := m.cache.get(&h, now)
 	if e == nil {
 		var err error
 		if e, err = m.resolve(ctx, &h, now); err != nil {
@@ -36,7 +36,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 	if e.err != nil {
 		return Key{}, e.err
 	}
-	if now.UnixNano() >= e.expiresAt {
+	if now >= e.expiresAt {
 		return Key{}, ErrExpiredKey
 	}
 	m.lastUsed.touch(e, now)
@@ -46,7 +46,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 }
 
 // resolve reads the key with hash h from the store and caches it.
-func (m *Manager) resolve(ctx context.Context, h *store.Hash, now time.Time) (*entry, error) {
+func (m *Manager) resolve(ctx context.Context, h *store.Hash, now int64) (*entry, error) {
 	seq := m.cache.begin()
 	r, err := m.store.ResolveHash(ctx, *h)
 	if err != nil {
@@ -58,7 +58,7 @@ func (m *Manager) resolve(ctx context.Context, h *store.Hash, now time.Time) (*e
 		expiresAt: unixNano(r.Key.ExpiresAt),
 		slot:      m.cache.slotOf(r.Key.AccountID),
 		seq:       seq,
-		loadedAt:  now.UnixNano(),
+		loadedAt:  now,
 	}
 	e.keyRate, e.poolRate = paramsOf(e.key.Effective.RequestsPerMinute), paramsOf(e.key.Pool.RequestsPerMinute)
 	// A child lives only while its root is the account's active root, so no

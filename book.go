@@ -42,7 +42,7 @@ const bookShards = 64
 type bookShard struct {
 	mu       sync.Mutex
 	accounts map[string]*accountState
-	_        [48]byte // keep neighbouring shards' locks on separate cache lines
+	_        [112]byte // keep neighbouring shards' locks on separate cache lines, however the array is aligned
 }
 
 type accountState struct {
@@ -202,17 +202,18 @@ func (ks *keyState) count(n int64) {
 	ks.acct.pending += n
 }
 
-// checkRate runs the built-in limiter for n requests at now,
-// storing the new bucket states only if both buckets admit them.
-// a.mu must be held.
-func (ks *keyState) checkRate(key, pool rateParams, n, now int64) rateCheck {
+// checkRate runs the built-in limiter for n requests at now, storing the
+// new bucket states only if both buckets admit them, and writes the
+// binding verdict to out. a.mu must be held.
+func (ks *keyState) checkRate(out *rateCheck, key, pool rateParams, n, now int64) {
 	a := ks.acct
-	kr := gcra(ks.tat, now, key, n)
-	pr := gcra(a.tat, now, pool, n)
+	var kr, pr rateCheck
+	gcra(&kr, ks.tat, now, key, n)
+	gcra(&pr, a.tat, now, pool, n)
 	if kr.allowed && pr.allowed {
 		ks.tat, a.tat = kr.tat, pr.tat
 	}
-	return bindingRate(kr, pr)
+	*out = *bindingRate(&kr, &pr)
 }
 
 // refund takes back n requests counted for k, when a Limiter refused what

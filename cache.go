@@ -66,7 +66,7 @@ type keyCache struct {
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[store.Hash]*entry
-	_  [32]byte // keep neighbouring shards' locks on separate cache lines
+	_  [96]byte // keep neighbouring shards' locks on separate cache lines, however the array is aligned
 }
 
 func newKeyCache(ttl time.Duration, size int) *keyCache {

@@ -12,7 +12,13 @@ import (
 // re-anchors it every FlushInterval, so it follows the wall clock's steps
 // within that interval.
 type monoClock struct {
-	anchor atomic.Pointer[time.Time]
+	anchor atomic.Pointer[anchor]
+}
+
+// anchor is a wall-clock reading with its monotonic reading.
+type anchor struct {
+	t    time.Time // from time.Now, so it carries the monotonic reading
+	wall int64     // t.UnixNano()
 }
 
 func newMonoClock() *monoClock {
@@ -23,10 +29,18 @@ func newMonoClock() *monoClock {
 
 func (c *monoClock) reanchor() {
 	now := time.Now()
-	c.anchor.Store(&now)
+	c.anchor.Store(&anchor{t: now, wall: now.UnixNano()})
 }
 
+// Now returns the current time.
 func (c *monoClock) Now() time.Time {
 	a := c.anchor.Load()
-	return a.Add(time.Since(*a))
+	return a.t.Add(time.Since(a.t))
+}
+
+// nanos returns the current time as UnixNano, without building a
+// time.Time: the hot path works in integers.
+func (c *monoClock) nanos() int64 {
+	a := c.anchor.Load()
+	return a.wall + int64(time.Since(a.t))
 }

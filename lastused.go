@@ -19,9 +19,9 @@ type lastUsedQueue struct {
 	entries []*entry
 }
 
-// touch records that e authenticated at now.
-func (q *lastUsedQueue) touch(e *entry, now time.Time) {
-	sec := now.Unix()
+// touch records that e authenticated at now (UnixNano).
+func (q *lastUsedQueue) touch(e *entry, now int64) {
+	sec := now / int64(time.Second)
 	if e.lastUsed.Load() >= sec {
 		return
 	}

@@ -66,9 +66,8 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if m.closed.Load() {
 		return Decision{}, ErrClosed
 	}
-	now := m.clock()
-	nowNano := now.UnixNano()
-	if err := m.recheck(ctx, k, now); err != nil {
+	nowNano := m.nowNano()
+	if err := m.recheck(ctx, k, nowNano); err != nil {
 		return Decision{}, err
 	}
 	span := m.book.monthOf(nowNano)
@@ -95,7 +94,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 		} else {
 			key, pool = paramsOf(k.Effective.RequestsPerMinute), paramsOf(k.Pool.RequestsPerMinute)
 		}
-		r = ks.checkRate(key, pool, n, nowNano)
+		ks.checkRate(&r, key, pool, n, nowNano)
 		if r.allowed && countQuota {
 			ks.count(n)
 		}
@@ -107,7 +106,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 			ks.count(n)
 		}
 		a.mu.Unlock()
-		if r, err = m.takeRate(ctx, k, n, now); err != nil || !r.allowed {
+		if r, err = m.takeRate(ctx, k, n, time.Unix(0, nowNano)); err != nil || !r.allowed {
 			if countQuota {
 				m.book.refund(ks, k.ID, span.month, n)
 			}
@@ -174,7 +173,7 @@ func decision(q quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota b
 // Manager since (a Revoke, a Reissue, a new tier), the key is resolved
 // again, which refuses it or refreshes its limits. Other keys are judged
 // by their own fields.
-func (m *Manager) recheck(ctx context.Context, k *Key, now time.Time) error {
+func (m *Manager) recheck(ctx context.Context, k *Key, now int64) error {
 	e := k.ent
 	if e != nil && !m.cache.current(e) {
 		var err error
@@ -190,7 +189,7 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now time.Time) error {
 	switch {
 	case k.RevokedAt != nil:
 		return ErrRevokedKey
-	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+	case e != nil && now >= e.expiresAt, e == nil && now >= unixNano(k.ExpiresAt):
 		return ErrExpiredKey
 	}
 	return nil
@@ -214,6 +213,6 @@ func (m *Manager) flushUsage(ctx context.Context) error {
 // sweep drops in-memory limit state that has been idle for a flush
 // interval, so memory follows the active keys, not every key ever seen.
 func (m *Manager) sweep() {
-	now := m.clock().UnixNano()
+	now := m.nowNano()
 	m.book.sweep(now-int64(m.cfg.FlushInterval), now)
 }

@@ -166,6 +166,14 @@ func (m *Manager) flushLoop() {
 	}
 }
 
+// nowNano returns the current time as UnixNano, the hot path's unit.
+func (m *Manager) nowNano() int64 {
+	if m.mono != nil {
+		return m.mono.nanos()
+	}
+	return m.clock().UnixNano()
+}
+
 // invalidate drops what the cache holds for the account, or everything for
 // "".
 func (m *Manager) invalidate(accountID string) {
