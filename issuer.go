@@ -83,11 +83,11 @@ func (m *Manager) updateAccount(ctx context.Context, id string, change func(*sto
 	}
 	change(&a)
 	a.UpdatedAt = m.clock().UTC()
-	if err := m.store.UpdateAccount(ctx, a); err != nil {
-		return mapStoreErr(err, ErrAccountNotFound, "updating account")
-	}
+	err = m.store.UpdateAccount(ctx, a)
+	// Invalidate even on error: the change may have committed before the
+	// error (a lost reply).
 	m.cache.invalidateAccount(id)
-	return nil
+	return mapStoreErr(err, ErrAccountNotFound, "updating account")
 }
 
 // Reissue issues a new root key for the account and, in the same atomic
@@ -138,21 +138,34 @@ func (m *Manager) IssueChild(ctx context.Context, accountID string, opts ChildOp
 	if err != nil {
 		return Issued{}, err
 	}
-	root, err := m.store.ActiveRootKey(ctx, accountID)
-	if err != nil {
-		return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "reading root key")
-	}
 	token, h, err := m.newSecret()
 	if err != nil {
 		return Issued{}, err
 	}
-	child.RootKeyID, child.Hash = root.ID, h
-	if err := m.store.InsertChildKey(ctx, child); err != nil {
-		// ErrNotFound: a concurrent Reissue or Revoke retired the root.
-		return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "inserting child key")
+	child.Hash = h
+	// The root can be replaced between reading it and inserting the child
+	// (the store refuses a child of a retired root); then the child belongs
+	// to the new root, so read it again. Only an account that has no active
+	// root at all gets ErrNoActiveRootKey.
+	for attempt := 1; ; attempt++ {
+		root, err := m.store.ActiveRootKey(ctx, accountID)
+		if err != nil {
+			return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "reading root key")
+		}
+		child.RootKeyID = root.ID
+		err = m.store.InsertChildKey(ctx, child)
+		if err == nil {
+			return Issued{Key: m.keyFromStore(child, a), Secret: token}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) || attempt == issueChildAttempts {
+			return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "inserting child key")
+		}
 	}
-	return Issued{Key: m.keyFromStore(child, a), Secret: token}, nil
 }
+
+// issueChildAttempts bounds IssueChild's retries when reissues keep
+// replacing the root under it.
+const issueChildAttempts = 3
 
 // childRecord validates opts and returns the child's record without its
 // root or hash.
@@ -194,11 +207,19 @@ func (m *Manager) Revoke(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	k, err := m.store.RevokeKey(ctx, id, m.clock().UTC())
-	if err != nil {
-		return mapStoreErr(err, ErrKeyNotFound, "revoking key")
+	switch {
+	case err == nil:
+		m.cache.invalidateAccount(k.AccountID)
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return ErrKeyNotFound
+	default:
+		// The revocation may have committed before the error (a lost
+		// reply), and the failed call does not say whose key it was: drop
+		// the whole cache rather than trust it.
+		m.cache.invalidateAll()
+		return mapStoreErr(err, nil, "revoking key")
 	}
-	m.cache.invalidateAccount(k.AccountID)
-	return nil
 }
 
 func (m *Manager) verifiedAccount(ctx context.Context, id string) (store.Account, error) {

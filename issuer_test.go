@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keys"
+	"github.com/keyward/keys/memstore"
+	"github.com/keyward/keys/store"
 )
 
 func TestCreateAccount(t *testing.T) {
@@ -281,4 +284,86 @@ func TestTierDefaultsAndOverrides(t *testing.T) {
 			t.Errorf("%s: effective %+v, want %+v", tier, got, lim)
 		}
 	}
+}
+
+// lostReplyStore fails chosen calls after letting them through, like a
+// store whose reply is lost after the commit, and can run a hook inside
+// IssueChild.
+type lostReplyStore struct {
+	store.Store
+	failRevoke, failUpdate bool
+	beforeInsert           func() // runs between reading the root and inserting a child
+}
+
+var errLostReply = errors.New("connection reset by peer")
+
+func (s *lostReplyStore) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (store.Key, error) {
+	k, err := s.Store.RevokeKey(ctx, id, now)
+	if s.failRevoke {
+		return store.Key{}, errLostReply
+	}
+	return k, err
+}
+
+func (s *lostReplyStore) UpdateAccount(ctx context.Context, a store.Account) error {
+	err := s.Store.UpdateAccount(ctx, a)
+	if s.failUpdate {
+		return errLostReply
+	}
+	return err
+}
+
+func (s *lostReplyStore) InsertChildKey(ctx context.Context, k store.Key) error {
+	if s.beforeInsert != nil {
+		f := s.beforeInsert
+		s.beforeInsert = nil
+		f()
+	}
+	return s.Store.InsertChildKey(ctx, k)
+}
+
+func TestChangesWithLostRepliesStillInvalidate(t *testing.T) {
+	ls := &lostReplyStore{Store: memstore.New()}
+	f := newFixtureOn(t, ls, keys.Config{})
+	f.account(t, "acct_1", keys.Free)
+	f.reissue(t, "acct_1")
+	c := f.child(t, "acct_1", keys.ChildOptions{})
+	f.auth(t, c.Secret)
+
+	ls.failRevoke = true
+	if err := f.m.Revoke(ctx(), c.Key.ID); !errors.Is(err, errLostReply) || errors.Is(err, keys.ErrKeyNotFound) {
+		t.Fatalf("Revoke with a lost reply: %v", err)
+	}
+	if _, err := f.m.Authenticate(ctx(), c.Secret); !errors.Is(err, keys.ErrRevokedKey) {
+		t.Fatalf("key revoked behind a lost reply still served from cache: %v", err)
+	}
+
+	ls.failRevoke = false
+	c2 := f.child(t, "acct_1", keys.ChildOptions{})
+	if k := f.auth(t, c2.Secret); k.Effective.RequestsPerMinute != 60 {
+		t.Fatalf("free child rate %d", k.Effective.RequestsPerMinute)
+	}
+	ls.failUpdate = true
+	if err := f.m.SetTier(ctx(), "acct_1", keys.Quant); !errors.Is(err, errLostReply) {
+		t.Fatalf("SetTier with a lost reply: %v", err)
+	}
+	if k := f.auth(t, c2.Secret); k.Effective.RequestsPerMinute != 1200 {
+		t.Fatalf("tier changed behind a lost reply, cache still says rate %d", k.Effective.RequestsPerMinute)
+	}
+}
+
+// A Reissue landing between IssueChild's read of the root and its insert
+// does not make IssueChild fail: the child goes to the new root.
+func TestIssueChildRacingReissue(t *testing.T) {
+	ls := &lostReplyStore{Store: memstore.New()}
+	f := newFixtureOn(t, ls, keys.Config{})
+	f.account(t, "acct_1", keys.Pro)
+	f.reissue(t, "acct_1")
+	var second keys.Issued
+	ls.beforeInsert = func() { second = f.reissue(t, "acct_1") }
+	c := f.child(t, "acct_1", keys.ChildOptions{})
+	if c.Key.RootKeyID != second.Key.ID {
+		t.Fatalf("child of %s, want the new root %s", c.Key.RootKeyID, second.Key.ID)
+	}
+	f.auth(t, c.Secret)
 }
