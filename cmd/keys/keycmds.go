@@ -150,14 +150,13 @@ func cmdInspect(ctx context.Context, e *env, args []string) error {
 	}
 	return withBackend(ctx, e, c.db, func(b *backend) error {
 		k, err := b.m.Inspect(ctx, token)
-		if k.ID == uuid.Nil {
-			return fmt.Errorf("token refused: %w", err)
-		}
-		if perr := printKey(e.stdout, c.json, viewKey(k, nowUTC())); perr != nil {
-			return perr
+		if k.ID != uuid.Nil {
+			if perr := printKey(e.stdout, c.json, viewKey(k, nowUTC())); perr != nil {
+				return perr
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("token refused: %w", err)
+			return fmt.Errorf("token refused: %s", strings.TrimPrefix(err.Error(), "keys: "))
 		}
 		return nil
 	})
