@@ -61,13 +61,18 @@ func (m *Manager) resolve(ctx context.Context, h *store.Hash, now int64) (*entry
 		loadedAt:  now,
 	}
 	e.keyRate, e.poolRate = paramsOf(e.key.Effective.RequestsPerMinute), paramsOf(e.key.Pool.RequestsPerMinute)
-	// A child lives only while its root is the account's active root, so no
-	// path that forgets the cascade can keep a child alive.
-	if r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID) {
+	if revoked(&r) {
 		e.err = ErrRevokedKey
 	}
 	m.cache.put(e)
 	return e, nil
+}
+
+// revoked reports whether a resolved key is dead: revoked itself, or a
+// child whose root is not the account's active root. Checking the second
+// here means no path that forgets the cascade can keep a child alive.
+func revoked(r *store.Resolved) bool {
+	return r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID)
 }
 
 // RootKey returns the account's active root key, for callers that
@@ -77,9 +82,9 @@ func (m *Manager) RootKey(ctx context.Context, accountID string) (Key, error) {
 	if err := m.checkOpen(); err != nil {
 		return Key{}, err
 	}
-	a, err := m.store.Account(ctx, accountID)
+	a, err := m.account(ctx, accountID)
 	if err != nil {
-		return Key{}, mapStoreErr(err, ErrAccountNotFound, "reading account")
+		return Key{}, err
 	}
 	k, err := m.store.ActiveRootKey(ctx, accountID)
 	if err != nil {
@@ -110,9 +115,9 @@ func (m *Manager) ListKeys(ctx context.Context, accountID string) ([]Key, error)
 	if err := m.checkOpen(); err != nil {
 		return nil, err
 	}
-	a, err := m.store.Account(ctx, accountID)
+	a, err := m.account(ctx, accountID)
 	if err != nil {
-		return nil, mapStoreErr(err, ErrAccountNotFound, "reading account")
+		return nil, err
 	}
 	ks, err := m.store.ListKeys(ctx, accountID)
 	if err != nil {
@@ -180,7 +185,7 @@ func (m *Manager) Inspect(ctx context.Context, token string) (Key, error) {
 	}
 	k := m.keyFromStore(r.Key, r.Account)
 	switch {
-	case r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID):
+	case revoked(&r):
 		return k, ErrRevokedKey
 	case !k.Active(m.clock()):
 		return k, ErrExpiredKey

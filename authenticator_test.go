@@ -44,11 +44,11 @@ func (s *countingStore) RecordLastUsed(ctx context.Context, b []store.LastUsed) 
 	return s.Store.RecordLastUsed(ctx, b)
 }
 
-func (s *countingStore) ReplaceRootKey(ctx context.Context, k store.Key, now time.Time) error {
+func (s *countingStore) ReplaceRootKey(ctx context.Context, k store.Key, expect uuid.UUID, now time.Time) error {
 	s.mu.Lock()
 	s.keysSeen = append(s.keysSeen, k)
 	s.mu.Unlock()
-	return s.Store.ReplaceRootKey(ctx, k, now)
+	return s.Store.ReplaceRootKey(ctx, k, expect, now)
 }
 
 func (s *countingStore) InsertChildKey(ctx context.Context, k store.Key) error {

@@ -34,7 +34,17 @@ type book struct {
 	month  atomic.Pointer[monthSpan] // the month of the latest decision
 
 	retryMu sync.Mutex
-	retry   []store.UsageDelta // counts not yet flushed (failed, or of a past month)
+	// retry holds counts not yet flushed (a failed flush, a past month),
+	// merged per key and month so that a long store outage grows it by
+	// the number of keys used, not by one entry per key per flush.
+	retry map[usageKey]int64
+}
+
+// usageKey names one count of a UsageDelta.
+type usageKey struct {
+	account string
+	key     uuid.UUID
+	month   store.Month
 }
 
 const bookShards = 64
@@ -232,15 +242,25 @@ func (b *book) refund(ks *keyState, id uuid.UUID, month store.Month, n int64) {
 
 func (b *book) queueRetry(ds ...store.UsageDelta) {
 	b.retryMu.Lock()
-	b.retry = append(b.retry, ds...)
-	b.retryMu.Unlock()
+	defer b.retryMu.Unlock()
+	if b.retry == nil {
+		b.retry = make(map[usageKey]int64)
+	}
+	for _, d := range ds {
+		b.retry[usageKey{d.AccountID, d.KeyID, d.Month}] += d.N
+	}
 }
 
 // collect moves every pending count into base and returns them as deltas
 // for AddUsage, with those left over from failed flushes and past months.
 func (b *book) collect() []store.UsageDelta {
 	b.retryMu.Lock()
-	out := b.retry
+	out := make([]store.UsageDelta, 0, len(b.retry))
+	for k, n := range b.retry {
+		if n != 0 {
+			out = append(out, store.UsageDelta{AccountID: k.account, KeyID: k.key, Month: k.month, N: n})
+		}
+	}
 	b.retry = nil
 	b.retryMu.Unlock()
 	for i := range b.shards {

@@ -175,8 +175,13 @@ func (c *keyCache) len() int {
 	return n
 }
 
+// maxNano is the latest time a UnixNano int64 can hold (year 2262).
+var maxNano = time.Unix(0, math.MaxInt64)
+
+// unixNano returns t as UnixNano, math.MaxInt64 for nil or for a time past
+// what UnixNano can represent (where it would overflow into the past).
 func unixNano(t *time.Time) int64 {
-	if t == nil {
+	if t == nil || !t.Before(maxNano) {
 		return math.MaxInt64
 	}
 	return t.UnixNano()

@@ -55,6 +55,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MaxRequestsPerMinute is the highest rate a tier may have: the rate
+// limiter counts in nanoseconds per request, so a minute holds at most this
+// many (with room to spare).
+const MaxRequestsPerMinute = 1 << 30
+
 // Defaults for Config fields left zero.
 const (
 	DefaultCacheTTL      = 5 * time.Second
@@ -82,6 +87,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		if l.RequestsPerMinute < 0 || l.RequestsPerMonth < 0 {
 			return c, invalidf("tier %q: negative limit", t)
+		}
+		if l.RequestsPerMinute > MaxRequestsPerMinute {
+			return c, invalidf("tier %q: a rate of %d per minute is above the most the limiter counts, %d", t, l.RequestsPerMinute, MaxRequestsPerMinute)
 		}
 		def, builtin := tiers[t]
 		if !builtin && (l.RequestsPerMinute == 0 || l.RequestsPerMonth == 0) {

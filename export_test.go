@@ -10,3 +10,10 @@ func QuotaLen(m *Manager) int { return m.book.len() }
 
 // Sweep runs the idle sweep that the flusher runs every FlushInterval.
 func Sweep(m *Manager) { m.sweep() }
+
+// RetryLen returns how many usage counts wait for a flush to succeed.
+func RetryLen(m *Manager) int {
+	m.book.retryMu.Lock()
+	defer m.book.retryMu.Unlock()
+	return len(m.book.retry)
+}

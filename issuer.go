@@ -48,11 +48,26 @@ func (m *Manager) Account(ctx context.Context, id string) (Account, error) {
 	if err := m.checkOpen(); err != nil {
 		return Account{}, err
 	}
-	a, err := m.store.Account(ctx, id)
+	a, err := m.account(ctx, id)
 	if err != nil {
-		return Account{}, mapStoreErr(err, ErrAccountNotFound, "reading account")
+		return Account{}, err
 	}
 	return accountFromStore(a), nil
+}
+
+// account reads an account. An ID that no account could have (empty, too
+// long, control characters: say, from a session token's claim) is
+// ErrAccountNotFound without a store access, so it can never reach a
+// query.
+func (m *Manager) account(ctx context.Context, id string) (store.Account, error) {
+	if validAccountID(id) != nil {
+		return store.Account{}, ErrAccountNotFound
+	}
+	a, err := m.store.Account(ctx, id)
+	if err != nil {
+		return a, mapStoreErr(err, ErrAccountNotFound, "reading account")
+	}
+	return a, nil
 }
 
 // SetTier moves the account to tier, which must be configured. Its keys'
@@ -61,29 +76,25 @@ func (m *Manager) SetTier(ctx context.Context, accountID string, tier Tier) erro
 	if _, err := m.cfg.tierLimits(tier); err != nil {
 		return err
 	}
-	return m.updateAccount(ctx, accountID, func(a *store.Account) { a.Tier = string(tier) })
+	t := string(tier)
+	return m.updateAccount(ctx, accountID, store.AccountUpdate{Tier: &t})
 }
 
 // SetEmailVerified records whether the account's email is verified. Keys
 // are issued only to verified accounts; unverifying does not revoke keys.
 func (m *Manager) SetEmailVerified(ctx context.Context, accountID string, verified bool) error {
-	return m.updateAccount(ctx, accountID, func(a *store.Account) { a.EmailVerified = verified })
+	return m.updateAccount(ctx, accountID, store.AccountUpdate{EmailVerified: &verified})
 }
 
-func (m *Manager) updateAccount(ctx context.Context, id string, change func(*store.Account)) error {
+func (m *Manager) updateAccount(ctx context.Context, id string, u store.AccountUpdate) error {
 	if err := m.checkOpen(); err != nil {
 		return err
 	}
-	mu := m.accountLock(id)
-	mu.Lock()
-	defer mu.Unlock()
-	a, err := m.store.Account(ctx, id)
-	if err != nil {
-		return mapStoreErr(err, ErrAccountNotFound, "reading account")
+	if validAccountID(id) != nil {
+		return ErrAccountNotFound
 	}
-	change(&a)
-	a.UpdatedAt = m.clock().UTC()
-	err = m.store.UpdateAccount(ctx, a)
+	u.UpdatedAt = m.clock().UTC()
+	err := m.store.UpdateAccount(ctx, id, u)
 	// Invalidate even on error: the change may have committed before the
 	// error (a lost reply).
 	m.cache.invalidateAccount(id)
@@ -94,7 +105,29 @@ func (m *Manager) updateAccount(ctx context.Context, id string, change func(*sto
 // step, revokes its current root key and every child key. It is also how
 // an account gets its first root key. The account's email must be verified.
 // Issued.Secret is the only copy of the new token.
+//
+// Reissue is for callers that authenticated the account some other way (a
+// session, an operator). A request authenticated by a root key calls
+// ReissueFrom instead.
 func (m *Manager) Reissue(ctx context.Context, accountID string) (Issued, error) {
+	return m.reissue(ctx, accountID, uuid.Nil)
+}
+
+// ReissueFrom is Reissue on behalf of the root key k: it succeeds only if k
+// is still its account's active root key when the replacement happens,
+// checked atomically in the store. So a root key revoked by another process
+// (whose revocation this Manager's cache may not have seen yet) cannot mint
+// its own successor, and of two concurrent reissues by one root key only
+// one succeeds; the other gets ErrRevokedKey. A child key gets
+// ErrChildKeyForbidden.
+func (m *Manager) ReissueFrom(ctx context.Context, k Key) (Issued, error) {
+	if !k.IsRoot {
+		return Issued{}, ErrChildKeyForbidden
+	}
+	return m.reissue(ctx, k.AccountID, k.ID)
+}
+
+func (m *Manager) reissue(ctx context.Context, accountID string, expect uuid.UUID) (Issued, error) {
 	if err := m.checkOpen(); err != nil {
 		return Issued{}, err
 	}
@@ -110,11 +143,16 @@ func (m *Manager) Reissue(ctx context.Context, accountID string) (Issued, error)
 	id := newKeyID()
 	root := store.Key{ID: id, RootKeyID: id, AccountID: accountID, Hash: h,
 		Prefix: m.rootPrefix, IsRoot: true, CreatedAt: now}
-	err = m.store.ReplaceRootKey(ctx, root, now)
+	err = m.store.ReplaceRootKey(ctx, root, expect, now)
 	// Invalidate even on error: a failure after commit (a lost connection)
 	// must not leave the old keys trusted here.
 	m.cache.invalidateAccount(accountID)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound) && expect != uuid.Nil:
+		// The account exists (verifiedAccount read it): expect is no longer
+		// its active root.
+		return Issued{}, ErrRevokedKey
+	case err != nil:
 		return Issued{}, mapStoreErr(err, ErrAccountNotFound, "replacing root key")
 	}
 	return Issued{Key: m.keyFromStore(root, a), Secret: token}, nil
@@ -145,8 +183,9 @@ func (m *Manager) IssueChild(ctx context.Context, accountID string, opts ChildOp
 	child.Hash = h
 	// The root can be replaced between reading it and inserting the child
 	// (the store refuses a child of a retired root); then the child belongs
-	// to the new root, so read it again. Only an account that has no active
-	// root at all gets ErrNoActiveRootKey.
+	// to the new root, so read it again, a few times: ErrNoActiveRootKey
+	// means the account has no active root, or reissues kept replacing it
+	// faster than this could insert.
 	for attempt := 1; ; attempt++ {
 		root, err := m.store.ActiveRootKey(ctx, accountID)
 		if err != nil {
@@ -223,9 +262,9 @@ func (m *Manager) Revoke(ctx context.Context, id uuid.UUID) error {
 }
 
 func (m *Manager) verifiedAccount(ctx context.Context, id string) (store.Account, error) {
-	a, err := m.store.Account(ctx, id)
+	a, err := m.account(ctx, id)
 	if err != nil {
-		return a, mapStoreErr(err, ErrAccountNotFound, "reading account")
+		return a, err
 	}
 	if !a.EmailVerified {
 		return a, ErrEmailNotVerified

@@ -305,8 +305,8 @@ func (s *lostReplyStore) RevokeKey(ctx context.Context, id uuid.UUID, now time.T
 	return k, err
 }
 
-func (s *lostReplyStore) UpdateAccount(ctx context.Context, a store.Account) error {
-	err := s.Store.UpdateAccount(ctx, a)
+func (s *lostReplyStore) UpdateAccount(ctx context.Context, id string, u store.AccountUpdate) error {
+	err := s.Store.UpdateAccount(ctx, id, u)
 	if s.failUpdate {
 		return errLostReply
 	}

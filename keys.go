@@ -62,8 +62,10 @@ type Key struct {
 	IsRoot bool
 	// CreatedAt is when the key was issued.
 	CreatedAt time.Time
-	// LastUsedAt is when the key last authenticated, as of the Manager's last
-	// flush (it lags by at most Config.FlushInterval); nil if never.
+	// LastUsedAt is when the key last authenticated, as the store had it
+	// when the key was read: uses are written every FlushInterval, and a
+	// Key from Authenticate comes from the cache, so it can lag by up to
+	// CacheTTL + FlushInterval. nil if never.
 	LastUsedAt *time.Time
 	// ExpiresAt is when the key stops working; nil means never.
 	ExpiresAt *time.Time

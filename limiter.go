@@ -80,7 +80,7 @@ const ratePeriod = int64(time.Minute)
 type rateParams struct{ rate, interval int64 }
 
 func paramsOf(rate int) rateParams {
-	r := int64(max(rate, 1))
+	r := int64(min(max(rate, 1), MaxRequestsPerMinute))
 	return rateParams{rate: r, interval: ratePeriod / r}
 }
 

@@ -62,6 +62,24 @@ func (m *Manager) AllowRate(ctx context.Context, k Key) (Decision, error) {
 	return m.allow(ctx, &k, 1, false)
 }
 
+// AllowAccountRate counts one request against the account's pool rate
+// only, for requests that carry no key (a session of an account that has
+// no root key yet). It returns ErrAccountNotFound for an unknown account.
+func (m *Manager) AllowAccountRate(ctx context.Context, accountID string) (Decision, error) {
+	if err := m.checkOpen(); err != nil {
+		return Decision{}, err
+	}
+	a, err := m.account(ctx, accountID)
+	if err != nil {
+		return Decision{}, err
+	}
+	pool := m.poolLimits(a)
+	// A stand-in key with the nil ID: its own bucket is never shared with a
+	// real key, and the pool bucket is the account's.
+	k := Key{AccountID: accountID, Effective: pool, Pool: pool}
+	return m.allow(ctx, &k, 1, false)
+}
+
 func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (Decision, error) {
 	if m.closed.Load() {
 		return Decision{}, ErrClosed
@@ -76,6 +94,13 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 		return Decision{}, err
 	}
 	a := ks.acct
+	if m.closed.Load() {
+		// Checked under the account's lock: Close marks the Manager closed
+		// before its final flush, which takes this lock, so a count made
+		// here is either in that flush or refused.
+		a.mu.Unlock()
+		return Decision{}, ErrClosed
+	}
 	a.lastUse, ks.lastUse = nowNano, nowNano
 	var (
 		q quotaCheck

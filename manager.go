@@ -30,9 +30,6 @@ type Manager struct {
 	mono                    *monoClock // the default clock; nil with Config.Clock
 
 	lastUsed lastUsedQueue
-	// accountLocks serialise read-modify-write changes to one account made
-	// through this Manager (SetTier against SetEmailVerified).
-	accountLocks [64]sync.Mutex
 
 	// cancelSubscribe stops the store.Notifier subscription, if any.
 	cancelSubscribe context.CancelFunc
@@ -182,10 +179,6 @@ func (m *Manager) invalidate(accountID string) {
 		return
 	}
 	m.cache.invalidateAccount(accountID)
-}
-
-func (m *Manager) accountLock(account string) *sync.Mutex {
-	return &m.accountLocks[m.cache.slotOf(account)%uint32(len(m.accountLocks))]
 }
 
 // mapStoreErr turns a store sentinel into the Manager's own for the thing

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/keyward/keys"
 )
 
@@ -66,7 +64,6 @@ type Handler struct {
 	keyPath      string
 	reissuePath  string
 	prefix       string
-	tiers        map[keys.Tier]keys.Limits
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
 	maxBody      int64
@@ -88,7 +85,6 @@ func New(m *keys.Manager, opts Options) *Handler {
 		keyPath:      base + "/account/key",
 		reissuePath:  base + "/account/key/reissue",
 		prefix:       m.TokenPrefix(),
-		tiers:        m.Tiers(),
 		errorHandler: opts.ErrorHandler,
 		log:          opts.Logger,
 		maxBody:      opts.MaxBodyBytes,
@@ -203,54 +199,14 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	ctx := r.Context()
-	var acct string
+	var iss keys.Issued
 	if apiKey {
-		k, err := h.m.Authenticate(ctx, token)
-		if err != nil {
-			h.fail(w, r, fromKeys(err))
-			return
-		}
-		d, err := h.m.AllowRate(ctx, k)
-		setRateHeaders(w, &d)
-		if err != nil {
-			h.fail(w, r, refusal(&d, err))
-			return
-		}
-		if !k.IsRoot {
-			h.fail(w, r, errChildKeyForbidden(keys.ErrChildKeyForbidden))
-			return
-		}
-		acct = k.AccountID
+		iss, e = h.reissueByKey(w, r, token)
 	} else {
-		var e *Error
-		if acct, e = h.session(ctx, token); e != nil {
-			h.fail(w, r, e)
-			return
-		}
-		root, err := h.m.RootKey(ctx, acct)
-		switch {
-		case err == nil:
-			d, err := h.m.AllowRate(ctx, root)
-			setRateHeaders(w, &d)
-			if err != nil {
-				h.fail(w, r, refusal(&d, err))
-				return
-			}
-		case errors.Is(err, keys.ErrNoActiveRootKey):
-			// The account's first key: count against the account's pool.
-			if e := h.allowAccountRate(w, r, acct); e != nil {
-				h.fail(w, r, e)
-				return
-			}
-		default:
-			h.fail(w, r, fromKeys(err))
-			return
-		}
+		iss, e = h.reissueBySession(w, r, token)
 	}
-	iss, err := h.m.Reissue(ctx, acct)
-	if err != nil {
-		h.fail(w, r, fromKeys(err))
+	if e != nil {
+		h.fail(w, r, e)
 		return
 	}
 	buf := getBuf()
@@ -263,23 +219,67 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 	putBuf(buf, b)
 }
 
-// allowAccountRate counts a session request of an account that has no
-// active root key against the account's per-minute rate. It rates a
-// stand-in key with the nil ID and the account tier's limits: the Manager
-// judges a key that did not come from Authenticate by its own fields, and
-// the account's pool bucket is the one every key of the account shares.
-func (h *Handler) allowAccountRate(w http.ResponseWriter, r *http.Request, acct string) *Error {
+// reissueByKey reissues on behalf of a root API key.
+func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token string) (keys.Issued, *Error) {
 	ctx := r.Context()
-	a, err := h.m.Account(ctx, acct)
+	k, err := h.m.Authenticate(ctx, token)
 	if err != nil {
-		return fromKeys(err)
+		return keys.Issued{}, fromKeys(err)
 	}
-	l, ok := h.tiers[a.Tier]
-	if !ok {
-		l = h.tiers[keys.Free] // the Manager's own fallback for an unconfigured tier
-	}
-	d, err := h.m.AllowRate(ctx, keys.Key{ID: uuid.Nil, RootKeyID: uuid.Nil, AccountID: acct, Effective: l, Pool: l})
+	d, err := h.m.AllowRate(ctx, k)
 	setRateHeaders(w, &d)
+	if err != nil {
+		return keys.Issued{}, refusal(&d, err)
+	}
+	if !k.IsRoot {
+		return keys.Issued{}, errChildKeyForbidden(keys.ErrChildKeyForbidden)
+	}
+	// ReissueFrom, not Reissue: the key may have been revoked by another
+	// process since this Manager cached it, and a revoked root key must not
+	// mint its successor.
+	iss, err := h.m.ReissueFrom(ctx, k)
+	if err != nil {
+		return keys.Issued{}, fromKeys(err)
+	}
+	return iss, nil
+}
+
+// reissueBySession reissues for the account of a session, counting the
+// request against its root key's rate (or, before the first key, its
+// account's).
+func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, token string) (keys.Issued, *Error) {
+	ctx := r.Context()
+	acct, e := h.session(ctx, token)
+	if e != nil {
+		return keys.Issued{}, e
+	}
+	root, err := h.m.RootKey(ctx, acct)
+	switch {
+	case err == nil:
+		d, err := h.m.AllowRate(ctx, root)
+		setRateHeaders(w, &d)
+		if err != nil {
+			return keys.Issued{}, refusal(&d, err)
+		}
+	case errors.Is(err, keys.ErrNoActiveRootKey):
+		if e := h.allowAccountRate(w, r, acct); e != nil {
+			return keys.Issued{}, e
+		}
+	default:
+		return keys.Issued{}, fromKeys(err)
+	}
+	iss, err := h.m.Reissue(ctx, acct)
+	if err != nil {
+		return keys.Issued{}, fromKeys(err)
+	}
+	return iss, nil
+}
+
+// allowAccountRate counts a session request of an account that has no
+// active root key against the account's per-minute rate.
+func (h *Handler) allowAccountRate(w http.ResponseWriter, r *http.Request, acct string) *Error {
+	d, err := h.m.AllowAccountRate(r.Context(), acct)
+	setRateHeaders(w, &d) // none when nothing was counted
 	if err != nil {
 		return refusal(&d, err)
 	}

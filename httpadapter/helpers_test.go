@@ -97,11 +97,11 @@ func (s *failStore) ResolveHash(ctx context.Context, h store.Hash) (store.Resolv
 	return s.Store.ResolveHash(ctx, h)
 }
 
-func (s *failStore) ReplaceRootKey(ctx context.Context, root store.Key, now time.Time) error {
+func (s *failStore) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
 	if s.failing("ReplaceRootKey") {
 		return errStoreDown
 	}
-	return s.Store.ReplaceRootKey(ctx, root, now)
+	return s.Store.ReplaceRootKey(ctx, root, expect, now)
 }
 
 func (s *failStore) Usage(ctx context.Context, acct string, id uuid.UUID, m store.Month) (store.UsageTotal, error) {

@@ -56,7 +56,7 @@ func (s *Store) CreateAccount(_ context.Context, a store.Account) error {
 	if _, ok := s.accounts[a.ID]; ok {
 		return fmt.Errorf("memstore: account %q: %w", a.ID, store.ErrConflict)
 	}
-	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	a.CreatedAt, a.UpdatedAt = utc(a.CreatedAt), utc(a.UpdatedAt)
 	s.accounts[a.ID] = a
 	return nil
 }
@@ -73,20 +73,26 @@ func (s *Store) Account(_ context.Context, id string) (store.Account, error) {
 }
 
 // UpdateAccount implements store.Store.
-func (s *Store) UpdateAccount(_ context.Context, a store.Account) error {
+func (s *Store) UpdateAccount(_ context.Context, id string, u store.AccountUpdate) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.accounts[a.ID]
+	a, ok := s.accounts[id]
 	if !ok {
-		return fmt.Errorf("memstore: account %q: %w", a.ID, store.ErrNotFound)
+		return fmt.Errorf("memstore: account %q: %w", id, store.ErrNotFound)
 	}
-	old.Tier, old.EmailVerified, old.UpdatedAt = a.Tier, a.EmailVerified, a.UpdatedAt.UTC()
-	s.accounts[a.ID] = old
+	if u.Tier != nil {
+		a.Tier = *u.Tier
+	}
+	if u.EmailVerified != nil {
+		a.EmailVerified = *u.EmailVerified
+	}
+	a.UpdatedAt = utc(u.UpdatedAt)
+	s.accounts[id] = a
 	return nil
 }
 
 // ReplaceRootKey implements store.Store.
-func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, now time.Time) error {
+func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
 	if !root.IsRoot || root.RootKeyID != root.ID {
 		return fmt.Errorf("memstore: ReplaceRootKey needs a root key whose RootKeyID is its ID")
 	}
@@ -95,10 +101,13 @@ func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, now time.Time)
 	if _, ok := s.accounts[root.AccountID]; !ok {
 		return fmt.Errorf("memstore: account %q: %w", root.AccountID, store.ErrNotFound)
 	}
+	if cur, ok := s.activeRoot[root.AccountID]; expect != uuid.Nil && (!ok || cur.ID != expect) {
+		return fmt.Errorf("memstore: active root %s of account %q: %w", expect, root.AccountID, store.ErrNotFound)
+	}
 	if err := s.checkUniqueLocked(&root); err != nil {
 		return err
 	}
-	now = now.UTC()
+	now = utc(now)
 	for _, k := range s.keys {
 		if k.AccountID == root.AccountID && k.RevokedAt == nil {
 			k.RevokedAt = &now
@@ -157,7 +166,7 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 	if k.RevokedAt != nil {
 		return clone(k), nil
 	}
-	now = now.UTC()
+	now = utc(now)
 	k.RevokedAt = &now
 	if k.IsRoot {
 		if s.activeRoot[k.AccountID] == k {
@@ -237,8 +246,8 @@ func (s *Store) RecordLastUsed(_ context.Context, batch []store.LastUsed) error 
 		if !ok {
 			continue
 		}
-		if k.LastUsedAt == nil || u.At.After(*k.LastUsedAt) {
-			at := u.At.UTC()
+		if k.LastUsedAt == nil || utc(u.At).After(*k.LastUsedAt) {
+			at := utc(u.At)
 			k.LastUsedAt = &at
 		}
 	}
@@ -276,7 +285,7 @@ func (s *Store) Usage(_ context.Context, accountID string, keyID uuid.UUID, mont
 // normalize copies k's pointer fields so the stored row shares no memory
 // with the caller, and puts its times in UTC.
 func normalize(k store.Key) store.Key {
-	k.CreatedAt = k.CreatedAt.UTC()
+	k.CreatedAt = utc(k.CreatedAt)
 	k.LastUsedAt = utcPtr(k.LastUsedAt)
 	k.ExpiresAt = utcPtr(k.ExpiresAt)
 	k.RevokedAt = utcPtr(k.RevokedAt)
@@ -298,6 +307,10 @@ func utcPtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
-	v := t.UTC()
+	v := utc(*t)
 	return &v
 }
+
+// utc is how the store keeps times: UTC, truncated to the microsecond, as
+// the store.Store contract says (and the SQL stores do).
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keys/internal/sqlstore/sqlstoretest"
 	"github.com/keyward/keys/store"
 )
@@ -24,7 +26,7 @@ func benchSetup(b *testing.B) (store.Store, string, []store.Hash) {
 		b.Fatal(err)
 	}
 	root := sqlstoretest.NewRoot("acct_1", now)
-	if err := s.ReplaceRootKey(ctx, root, now); err != nil {
+	if err := s.ReplaceRootKey(ctx, root, uuid.Nil, now); err != nil {
 		b.Fatal(err)
 	}
 	hashes := make([]store.Hash, benchKeys)

@@ -100,9 +100,10 @@ func TestSubscribeAcrossStores(t *testing.T) {
 	expectNone(t, got) // a new account has nothing cached
 
 	root := rootKey(t, "acct_1")
-	timed(t, got, "acct_1", func() error { return writer.ReplaceRootKey(ctx, root, now) })
+	timed(t, got, "acct_1", func() error { return writer.ReplaceRootKey(ctx, root, uuid.Nil, now) })
 	timed(t, got, "acct_1", func() error {
-		return writer.UpdateAccount(ctx, store.Account{ID: "acct_1", Tier: "quant", UpdatedAt: now})
+		tier := "quant"
+		return writer.UpdateAccount(ctx, "acct_1", store.AccountUpdate{Tier: &tier, UpdatedAt: now})
 	})
 	timed(t, got, "acct_1", func() error { _, err := writer.RevokeKey(ctx, root.ID, now); return err })
 
@@ -110,7 +111,7 @@ func TestSubscribeAcrossStores(t *testing.T) {
 	// ReplaceRootKey, or revoking a key that is already revoked.
 	dup := rootKey(t, "acct_1")
 	dup.Hash = root.Hash
-	if err := writer.ReplaceRootKey(ctx, dup, now); !errors.Is(err, store.ErrConflict) {
+	if err := writer.ReplaceRootKey(ctx, dup, uuid.Nil, now); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("ReplaceRootKey with a taken hash: %v", err)
 	}
 	if _, err := writer.RevokeKey(ctx, root.ID, now); err != nil {
@@ -144,7 +145,7 @@ func TestSubscribeReconnects(t *testing.T) {
 		}
 		// Reconnected: the store says so with "", and then hears again.
 		expect(t, got, "", 5*time.Second)
-		timed(t, got, "acct_1", func() error { return writer.ReplaceRootKey(ctx, rootKey(t, "acct_1"), now) })
+		timed(t, got, "acct_1", func() error { return writer.ReplaceRootKey(ctx, rootKey(t, "acct_1"), uuid.Nil, now) })
 	}
 }
 
@@ -161,7 +162,7 @@ func TestSubscribeChecksIdleConnection(t *testing.T) {
 		if err := writer.CreateAccount(ctx, store.Account{ID: "acct_1", Tier: "pro", CreatedAt: now, UpdatedAt: now}); err != nil {
 			return err
 		}
-		return writer.ReplaceRootKey(ctx, rootKey(t, "acct_1"), now)
+		return writer.ReplaceRootKey(ctx, rootKey(t, "acct_1"), uuid.Nil, now)
 	})
 }
 

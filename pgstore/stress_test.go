@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
@@ -51,7 +52,7 @@ func TestConcurrentReplaceRootKeyAcrossStores(t *testing.T) {
 	for _, s := range stores {
 		wg.Go(func() {
 			for range 10 {
-				if err := s.ReplaceRootKey(ctx, sqlstoretest.NewRoot("acct_1", now), now); err != nil {
+				if err := s.ReplaceRootKey(ctx, sqlstoretest.NewRoot("acct_1", now), uuid.Nil, now); err != nil {
 					t.Errorf("ReplaceRootKey: %v", err)
 					return
 				}
@@ -89,7 +90,7 @@ func TestNewOnCallersDB(t *testing.T) {
 	if err := s.CreateAccount(ctx, store.Account{ID: "acct_1", Tier: "pro", CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	timed(t, got, "acct_1", func() error { return s.ReplaceRootKey(ctx, sqlstoretest.NewRoot("acct_1", now), now) })
+	timed(t, got, "acct_1", func() error { return s.ReplaceRootKey(ctx, sqlstoretest.NewRoot("acct_1", now), uuid.Nil, now) })
 	t.Cleanup(func() { // after Subscribe has stopped
 		if err := s.Close(); err != nil {
 			t.Error(err)

@@ -32,7 +32,7 @@ func benchStore(b *testing.B) (s *sqlitestore.Store, path string, root store.Key
 		b.Fatal(err)
 	}
 	root = sqlstoretest.NewRoot("acct_1", now)
-	if err := s.ReplaceRootKey(ctx, root, now); err != nil {
+	if err := s.ReplaceRootKey(ctx, root, uuid.Nil, now); err != nil {
 		b.Fatal(err)
 	}
 	return s, path, root
@@ -139,7 +139,7 @@ func BenchmarkReplaceRootKey10000Children(b *testing.B) {
 		now := time.Now()
 		root = sqlstoretest.NewRoot("acct_1", now)
 		b.StartTimer()
-		if err := s.ReplaceRootKey(ctx, root, now); err != nil {
+		if err := s.ReplaceRootKey(ctx, root, uuid.Nil, now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -391,7 +391,7 @@ func crashOpOnce(ctx context.Context, s store.Store, r *mrand.Rand, worker int, 
 	case n < 3 || !hasRoot:
 		k := sqlstoretest.NewRoot(account, now)
 		report("B %d R %s %s", worker, account, k.ID)
-		err = s.ReplaceRootKey(ctx, k, now)
+		err = s.ReplaceRootKey(ctx, k, uuid.Nil, now)
 	case n < 8:
 		k := sqlstoretest.NewChild(root, now)
 		report("B %d C %s %s %s", worker, account, k.ID, root.ID)

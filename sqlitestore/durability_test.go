@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keys/internal/sqlstore/sqlstoretest"
 	"github.com/keyward/keys/sqlitestore"
 	"github.com/keyward/keys/store"
@@ -26,14 +28,14 @@ func TestReopen(t *testing.T) {
 	for i, a := range accounts {
 		must(t, s.CreateAccount(ctx, store.Account{ID: a, Tier: "pro", EmailVerified: i == 0, CreatedAt: t0, UpdatedAt: t0}))
 		old := sqlstoretest.NewRoot(a, t0)
-		must(t, s.ReplaceRootKey(ctx, old, t0))
+		must(t, s.ReplaceRootKey(ctx, old, uuid.Nil, t0))
 		for range 3 {
 			must(t, s.InsertChildKey(ctx, sqlstoretest.NewChild(old, t0)))
 		}
 		root := sqlstoretest.NewRoot(a, t0.Add(time.Minute))
 		exp, q, r := t0.Add(time.Hour), int64(1000), 7
 		root.Name, root.ExpiresAt, root.RequestsPerMonth, root.RequestsPerMinute = "main", &exp, &q, &r
-		must(t, s.ReplaceRootKey(ctx, root, t0.Add(time.Minute)))
+		must(t, s.ReplaceRootKey(ctx, root, uuid.Nil, t0.Add(time.Minute)))
 		c := sqlstoretest.NewChild(root, t0.Add(2*time.Minute))
 		must(t, s.InsertChildKey(ctx, c))
 		kept := sqlstoretest.NewChild(root, t0.Add(2*time.Minute))

@@ -22,13 +22,13 @@ func (s *Store) Account(ctx context.Context, id string) (store.Account, error) {
 }
 
 // UpdateAccount implements store.Store.
-func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
-	return s.core.UpdateAccount(ctx, a)
+func (s *Store) UpdateAccount(ctx context.Context, id string, u store.AccountUpdate) error {
+	return s.core.UpdateAccount(ctx, id, u)
 }
 
 // ReplaceRootKey implements store.Store.
-func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, now time.Time) error {
-	return s.core.ReplaceRootKey(ctx, root, now)
+func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
+	return s.core.ReplaceRootKey(ctx, root, expect, now)
 }
 
 // InsertChildKey implements store.Store.

@@ -27,6 +27,14 @@ type Account struct {
 	UpdatedAt time.Time
 }
 
+// AccountUpdate is a change to an account: nil fields are left as stored.
+type AccountUpdate struct {
+	Tier          *string
+	EmailVerified *bool
+	// UpdatedAt is always set.
+	UpdatedAt time.Time
+}
+
 // Key is the stored form of an API key. A revoked key keeps every field and
 // gains RevokedAt; rows are never deleted.
 type Key struct {

@@ -33,20 +33,27 @@ type Store interface {
 	// Account returns the account with the given ID, or ErrNotFound.
 	Account(ctx context.Context, id string) (Account, error)
 
-	// UpdateAccount replaces the mutable fields of the stored account
-	// a.ID (Tier, EmailVerified, UpdatedAt); CreatedAt is left as stored.
-	// It returns ErrNotFound if no such account exists.
-	UpdateAccount(ctx context.Context, a Account) error
+	// UpdateAccount changes the account with the given ID in one atomic
+	// statement: each non-nil field of u replaces the stored one, and
+	// UpdatedAt is set, so concurrent updates of different fields (from
+	// several processes) never undo each other. It returns ErrNotFound if
+	// no such account exists.
+	UpdateAccount(ctx context.Context, id string, u AccountUpdate) error
 
 	// ReplaceRootKey makes root the account's only active root key, in one
 	// atomic step: the account's active root key (if any) and every
 	// unrevoked child key of the account get RevokedAt = now, then root is
 	// inserted. root.IsRoot must be true and root.RootKeyID must equal
-	// root.ID. It returns ErrNotFound if the account does not exist and
-	// ErrConflict if root's ID or hash already exists, in which case nothing
-	// changes. Concurrent calls for one account serialise: when they have
-	// all returned, exactly one root key of the account is unrevoked.
-	ReplaceRootKey(ctx context.Context, root Key, now time.Time) error
+	// root.ID. If expect is not uuid.Nil, the step happens only while
+	// expect is the account's unrevoked root key, checked inside it (a root
+	// key revoked elsewhere must not be able to mint its successor).
+	//
+	// It returns ErrNotFound if the account does not exist or expect is not
+	// its active root, and ErrConflict if root's ID or hash already exists;
+	// then nothing changes. Concurrent calls for one account serialise:
+	// when they have all returned, exactly one root key of the account is
+	// unrevoked, and of several calls expecting the same root, one wins.
+	ReplaceRootKey(ctx context.Context, root Key, expect uuid.UUID, now time.Time) error
 
 	// InsertChildKey inserts the child key k, atomically with checking that
 	// k.RootKeyID is the unrevoked root key of account k.AccountID. It

@@ -20,10 +20,19 @@ type backend struct {
 	closer func() error
 }
 
-// isPostgres reports whether db names a PostgreSQL database rather than a
-// SQLite file.
+// isPostgres reports whether db names a PostgreSQL database (a
+// postgres:// URL or a keyword/value DSN such as "host=db dbname=keys")
+// rather than a SQLite file.
 func isPostgres(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return true
+	}
+	for _, f := range strings.Fields(db) {
+		if k, _, ok := strings.Cut(f, "="); ok && (k == "host" || k == "dbname" || k == "user") {
+			return true
+		}
+	}
+	return false
 }
 
 // open opens the store that db names and a Manager over it. The pepper

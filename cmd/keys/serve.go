@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/keyward/keys"
@@ -24,7 +26,7 @@ const shutdownGrace = 10 * time.Second
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "serve")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	jwtSecret := fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs (default $KEYS_JWT_SECRET; none: API keys only)")
+	jwtSecret := fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs, at least 32 bytes (default $KEYS_JWT_SECRET, which is safer: a flag shows in ps; none: API keys only)")
 	demo := fs.Bool("demo", true, "create the demo account and print its root key if the database lacks it")
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
 	if err := parse(fs, e, args); err != nil {
@@ -134,13 +136,23 @@ func ping(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// redactDSN keeps a password in a postgres:// URL out of the logs.
+// redactDSN keeps a PostgreSQL password out of the logs, in either DSN
+// form.
 func redactDSN(db string) string {
 	if !isPostgres(db) {
 		return db
 	}
-	if u, err := parseURL(db); err == nil {
-		return u.Redacted()
+	if strings.Contains(db, "://") {
+		if u, err := url.Parse(db); err == nil {
+			return u.Redacted()
+		}
+		return "postgres://…"
 	}
-	return "postgres://…"
+	fields := strings.Fields(db)
+	for i, f := range fields {
+		if k, _, ok := strings.Cut(f, "="); ok && k == "password" {
+			fields[i] = "password=xxxxx"
+		}
+	}
+	return strings.Join(fields, " ")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/url"
 	"strings"
 	"time"
 )
@@ -24,5 +23,3 @@ func oneLine(err error) string {
 }
 
 func nowUTC() time.Time { return time.Now().UTC() }
-
-func parseURL(s string) (*url.URL, error) { return url.Parse(s) }

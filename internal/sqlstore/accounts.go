@@ -26,25 +26,31 @@ func (s *Store) Account(ctx context.Context, id string) (store.Account, error) {
 	return row.account(), nil
 }
 
-// UpdateAccount implements store.Store.
-func (s *Store) UpdateAccount(ctx context.Context, a store.Account) error {
-	row := newAccountRow(a)
+// UpdateAccount implements store.Store: one UPDATE that sets only the
+// fields u names, so concurrent changes of different fields both stay.
+func (s *Store) UpdateAccount(ctx context.Context, id string, u store.AccountUpdate) error {
 	err := s.inTx(ctx, func(tx bun.Tx) error {
-		res, err := tx.NewUpdate().Model(&row).
-			Column("tier", "email_verified", "updated_at").
-			WherePK().
-			Exec(ctx)
+		q := tx.NewUpdate().Model((*accountRow)(nil)).
+			Set("updated_at = ?", someTime(u.UpdatedAt)).
+			Where("id = ?", id)
+		if u.Tier != nil {
+			q = q.Set("tier = ?", *u.Tier)
+		}
+		if u.EmailVerified != nil {
+			q = q.Set("email_verified = ?", *u.EmailVerified)
+		}
+		res, err := q.Exec(ctx)
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("sqlstore: account %q: %w", a.ID, store.ErrNotFound)
+			return fmt.Errorf("sqlstore: account %q: %w", id, store.ErrNotFound)
 		}
-		return s.changed(ctx, tx, a.ID)
+		return s.changed(ctx, tx, id)
 	})
-	return s.wrap(fmt.Sprintf("update account %q", a.ID), err)
+	return s.wrap(fmt.Sprintf("update account %q", id), err)
 }
 
 // lockAccount is the first statement of every transaction that changes an

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -15,7 +16,7 @@ import (
 // ReplaceRootKey implements store.Store: under the account's lock, one
 // UPDATE revokes every unrevoked key of the account (the active root and
 // all its children, however many), then one INSERT adds the new root.
-func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, now time.Time) error {
+func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
 	if !root.IsRoot || root.RootKeyID != root.ID {
 		return errors.New("sqlstore: ReplaceRootKey needs a root key whose RootKeyID is its ID")
 	}
@@ -23,6 +24,19 @@ func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, now time.Tim
 	err := s.inTx(ctx, func(tx bun.Tx) error {
 		if err := s.lockAccount(ctx, tx, root.AccountID, s.lock.update); err != nil {
 			return err
+		}
+		if expect != uuid.Nil {
+			// Under the account lock, so no other change can slip between
+			// this check and the replacement.
+			var one int
+			err := tx.NewRaw("SELECT 1 FROM "+keysTable+" WHERE id = ? AND account_id = ? AND is_root AND revoked_at IS NULL",
+				expect, root.AccountID).Scan(ctx, &one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("sqlstore: active root %s of account %q: %w", expect, root.AccountID, store.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
 			someTime(now), root.AccountID).Exec(ctx)

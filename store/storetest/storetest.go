@@ -24,11 +24,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"CreateAccount", testCreateAccount},
 		{"UpdateAccount", testUpdateAccount},
+		{"UpdateAccountConcurrentFields", testUpdateAccountConcurrentFields},
 		{"ReplaceRootKeyFirst", testReplaceRootKeyFirst},
 		{"ReplaceRootKeyRevokesRootAndChildren", testReplaceRootKeyRevokes},
 		{"ReplaceRootKeyUnknownAccount", testReplaceRootKeyUnknownAccount},
 		{"ReplaceRootKeyConflictChangesNothing", testReplaceRootKeyConflict},
 		{"ReplaceRootKeyConcurrent", testReplaceRootKeyConcurrent},
+		{"ReplaceRootKeyExpect", testReplaceRootKeyExpect},
+		{"ReplaceRootKeyExpectConcurrent", testReplaceRootKeyExpectConcurrent},
 		{"InsertChildKey", testInsertChildKey},
 		{"InsertChildKeyNeedsActiveRoot", testInsertChildKeyNeedsActiveRoot},
 		{"DuplicateHash", testDuplicateHash},
@@ -92,7 +95,7 @@ func newChild(t *testing.T, root store.Key, at time.Time) store.Key {
 func mustRoot(t *testing.T, s store.Store, account string, at time.Time) store.Key {
 	t.Helper()
 	k := newRoot(t, account, at)
-	if err := s.ReplaceRootKey(ctx(t), k, at); err != nil {
+	if err := s.ReplaceRootKey(ctx(t), k, uuid.Nil, at); err != nil {
 		t.Fatalf("ReplaceRootKey: %v", err)
 	}
 	return k
@@ -176,20 +179,126 @@ func testCreateAccount(t *testing.T, s store.Store) {
 func testUpdateAccount(t *testing.T, s store.Store) {
 	mustAccount(t, s, "acct_1")
 	later := t0.Add(time.Hour)
-	err := s.UpdateAccount(ctx(t), store.Account{ID: "acct_1", Tier: "quant", EmailVerified: false,
-		CreatedAt: later, UpdatedAt: later})
+	quant, unverified := "quant", false
+	err := s.UpdateAccount(ctx(t), "acct_1", store.AccountUpdate{Tier: &quant, UpdatedAt: later})
 	if err != nil {
 		t.Fatalf("UpdateAccount: %v", err)
 	}
 	got, _ := s.Account(ctx(t), "acct_1")
-	if got.Tier != "quant" || got.EmailVerified || !sameTime(got.UpdatedAt, later) {
-		t.Fatalf("after UpdateAccount: %+v", got)
+	if got.Tier != "quant" || !got.EmailVerified || !sameTime(got.UpdatedAt, later) {
+		t.Fatalf("after changing the tier only: %+v", got)
 	}
 	if !sameTime(got.CreatedAt, t0) {
 		t.Fatalf("UpdateAccount changed CreatedAt to %v", got.CreatedAt)
 	}
-	err = s.UpdateAccount(ctx(t), store.Account{ID: "nobody", Tier: "free"})
+	err = s.UpdateAccount(ctx(t), "acct_1", store.AccountUpdate{EmailVerified: &unverified, UpdatedAt: later.Add(time.Second)})
+	if err != nil {
+		t.Fatalf("UpdateAccount: %v", err)
+	}
+	got, _ = s.Account(ctx(t), "acct_1")
+	if got.Tier != "quant" || got.EmailVerified || !sameTime(got.UpdatedAt, later.Add(time.Second)) {
+		t.Fatalf("after changing the email flag only: %+v", got)
+	}
+	err = s.UpdateAccount(ctx(t), "nobody", store.AccountUpdate{Tier: &quant, UpdatedAt: later})
 	wantErr(t, "UpdateAccount unknown", err, store.ErrNotFound)
+}
+
+// testUpdateAccountConcurrentFields changes the tier and the email flag
+// from many goroutines at once: neither kind of change may undo the other.
+func testUpdateAccountConcurrentFields(t *testing.T, s store.Store) {
+	mustAccount(t, s, "acct_1")
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			var u store.AccountUpdate
+			if i%2 == 0 {
+				tier := "starter"
+				u.Tier = &tier
+			} else {
+				f := false
+				u.EmailVerified = &f
+			}
+			u.UpdatedAt = t0.Add(time.Duration(i) * time.Second)
+			if err := s.UpdateAccount(ctx(t), "acct_1", u); err != nil {
+				t.Errorf("UpdateAccount: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	got, _ := s.Account(ctx(t), "acct_1")
+	if got.Tier != "starter" || got.EmailVerified {
+		t.Fatalf("after concurrent updates of different fields: %+v", got)
+	}
+}
+
+// testReplaceRootKeyExpect checks the precondition that lets a root key
+// reissue itself only while it is the active root.
+func testReplaceRootKeyExpect(t *testing.T, s store.Store) {
+	mustAccount(t, s, "acct_1")
+	first := mustRoot(t, s, "acct_1", t0)
+	child := mustChild(t, s, first, t0)
+	second := newRoot(t, "acct_1", t0.Add(time.Second))
+	if err := s.ReplaceRootKey(ctx(t), second, first.ID, t0.Add(time.Second)); err != nil {
+		t.Fatalf("ReplaceRootKey expecting the active root: %v", err)
+	}
+	wantTime(t, "child", mustKey(t, s, child.ID).RevokedAt, t0.Add(time.Second))
+
+	third := newRoot(t, "acct_1", t0.Add(2*time.Second))
+	err := s.ReplaceRootKey(ctx(t), third, first.ID, t0.Add(2*time.Second))
+	wantErr(t, "ReplaceRootKey expecting a replaced root", err, store.ErrNotFound)
+	if _, err := s.Key(ctx(t), third.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("a refused ReplaceRootKey inserted its root")
+	}
+	if mustKey(t, s, second.ID).RevokedAt != nil {
+		t.Fatal("a refused ReplaceRootKey revoked the active root")
+	}
+	err = s.ReplaceRootKey(ctx(t), third, uuid.New(), t0.Add(2*time.Second))
+	wantErr(t, "ReplaceRootKey expecting an unknown key", err, store.ErrNotFound)
+
+	mustAccount(t, s, "acct_2")
+	other := mustRoot(t, s, "acct_2", t0)
+	err = s.ReplaceRootKey(ctx(t), third, other.ID, t0.Add(2*time.Second))
+	wantErr(t, "ReplaceRootKey expecting another account's root", err, store.ErrNotFound)
+
+	if _, err := s.RevokeKey(ctx(t), second.ID, t0.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	err = s.ReplaceRootKey(ctx(t), third, second.ID, t0.Add(3*time.Second))
+	wantErr(t, "ReplaceRootKey expecting a revoked root", err, store.ErrNotFound)
+	if roots := activeRoots(t, s, "acct_1"); len(roots) != 0 {
+		t.Fatalf("%d active roots after refused reissues of a revoked root", len(roots))
+	}
+}
+
+// testReplaceRootKeyExpectConcurrent: of many reissues by the same root
+// key at once, exactly one wins.
+func testReplaceRootKeyExpectConcurrent(t *testing.T, s store.Store) {
+	mustAccount(t, s, "acct_1")
+	first := mustRoot(t, s, "acct_1", t0)
+	const n = 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for range n {
+		wg.Go(func() {
+			err := s.ReplaceRootKey(ctx(t), newRoot(t, "acct_1", t0), first.ID, t0)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, store.ErrNotFound):
+				t.Errorf("ReplaceRootKey: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Fatalf("%d of %d reissues by one root key succeeded, want 1", won, n)
+	}
+	if roots := activeRoots(t, s, "acct_1"); len(roots) != 1 || roots[0].ID == first.ID {
+		t.Fatalf("active roots = %v", roots)
+	}
 }
 
 func testReplaceRootKeyFirst(t *testing.T, s store.Store) {
@@ -198,7 +307,7 @@ func testReplaceRootKeyFirst(t *testing.T, s store.Store) {
 	q, r := int64(1000), 10
 	root := newRoot(t, "acct_1", t0)
 	root.Name, root.ExpiresAt, root.RequestsPerMonth, root.RequestsPerMinute = "main", &exp, &q, &r
-	if err := s.ReplaceRootKey(ctx(t), root, t0); err != nil {
+	if err := s.ReplaceRootKey(ctx(t), root, uuid.Nil, t0); err != nil {
 		t.Fatalf("ReplaceRootKey: %v", err)
 	}
 	got, err := s.ActiveRootKey(ctx(t), "acct_1")
@@ -249,7 +358,7 @@ func testReplaceRootKeyRevokes(t *testing.T, s store.Store) {
 }
 
 func testReplaceRootKeyUnknownAccount(t *testing.T, s store.Store) {
-	err := s.ReplaceRootKey(ctx(t), newRoot(t, "nobody", t0), t0)
+	err := s.ReplaceRootKey(ctx(t), newRoot(t, "nobody", t0), uuid.Nil, t0)
 	wantErr(t, "ReplaceRootKey unknown account", err, store.ErrNotFound)
 }
 
@@ -259,7 +368,7 @@ func testReplaceRootKeyConflict(t *testing.T, s store.Store) {
 	child := mustChild(t, s, old, t0)
 	dup := newRoot(t, "acct_1", t0.Add(time.Minute))
 	dup.Hash = child.Hash
-	err := s.ReplaceRootKey(ctx(t), dup, t0.Add(time.Minute))
+	err := s.ReplaceRootKey(ctx(t), dup, uuid.Nil, t0.Add(time.Minute))
 	wantErr(t, "ReplaceRootKey with a taken hash", err, store.ErrConflict)
 	if k := mustKey(t, s, old.ID); k.RevokedAt != nil {
 		t.Fatal("a failed ReplaceRootKey revoked the old root")
@@ -284,7 +393,7 @@ func testReplaceRootKeyConcurrent(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			at := t0.Add(time.Duration(i+1) * time.Second)
-			if err := s.ReplaceRootKey(ctx(t), newRoot(t, "acct_1", at), at); err != nil {
+			if err := s.ReplaceRootKey(ctx(t), newRoot(t, "acct_1", at), uuid.Nil, at); err != nil {
 				errs <- err
 			}
 		})
@@ -677,7 +786,7 @@ func testIssueAndReissueConcurrent(t *testing.T, s store.Store) {
 	for range 2 {
 		wg.Go(func() {
 			for range 5 {
-				if err := s.ReplaceRootKey(ctx(t), newRoot(t, "acct_1", t0), t0); err != nil {
+				if err := s.ReplaceRootKey(ctx(t), newRoot(t, "acct_1", t0), uuid.Nil, t0); err != nil {
 					t.Errorf("ReplaceRootKey: %v", err)
 				}
 			}

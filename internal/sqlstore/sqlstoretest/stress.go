@@ -88,7 +88,7 @@ func Stress(t *testing.T, stores []store.Store, workers int, d time.Duration) {
 		if err := s0.CreateAccount(ctx, store.Account{ID: a, Tier: "pro", EmailVerified: true, CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s0.ReplaceRootKey(ctx, NewRoot(a, now), now); err != nil {
+		if err := s0.ReplaceRootKey(ctx, NewRoot(a, now), uuid.Nil, now); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,7 +154,7 @@ func stressOp(ctx context.Context, s store.Store, r *mrand.Rand, accounts []stri
 	switch n := r.IntN(100); {
 	case n < 10:
 		root := NewRoot(account, now)
-		if err := s.ReplaceRootKey(ctx, root, now); err != nil {
+		if err := s.ReplaceRootKey(ctx, root, uuid.Nil, now); err != nil {
 			return fmt.Errorf("ReplaceRootKey: %w", err)
 		}
 		remember(root)
