@@ -4,19 +4,41 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/keyward/keys/store"
 )
 
+// flushChunk is how many rows one statement of RecordLastUsed or AddUsage
+// writes at most, so that a flush is a few statements (one round trip
+// each) rather than one per key. bun inlines every value into the
+// statement text, so no bind-variable limit applies (nor would 3 × 500 =
+// 1,500 reach SQLite's default SQLITE_MAX_VARIABLE_NUMBER of 32,766 or
+// PostgreSQL's 65,535); the chunk bounds the size of one statement (under
+// 50 KB) and the rows it locks at once.
+const flushChunk = 500
+
+// statement is one query of a flush and its arguments.
+type statement struct {
+	query string
+	args  []any
+}
+
 // RecordLastUsed implements store.Store. The batch is reduced to the latest
 // time per key and applied in key order, so that two concurrent batches
-// lock rows in the same order and cannot deadlock each other.
+// lock rows in the same order and cannot deadlock each other: one
+// UPDATE ... FROM (VALUES ...) per flushChunk keys. On PostgreSQL the
+// UPDATE joins an ordered SELECT ... FOR UPDATE rather than the VALUES
+// list itself, because the order in which a join reaches rows is the
+// planner's choice.
 func (s *Store) RecordLastUsed(ctx context.Context, batch []store.LastUsed) error {
 	if len(batch) == 0 {
 		return nil
@@ -32,18 +54,60 @@ func (s *Store) RecordLastUsed(ctx context.Context, batch []store.LastUsed) erro
 		ids = append(ids, id)
 	}
 	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	stmts := make([]statement, 0, (len(ids)+flushChunk-1)/flushChunk)
+	for chunk := range slices.Chunk(ids, flushChunk) {
+		stmts = append(stmts, s.lastUsedStatement(chunk, latest))
+	}
 	err := s.inTx(ctx, func(tx bun.Tx) error {
-		for _, id := range ids {
-			at := someTime(latest[id])
-			_, err := tx.NewRaw("UPDATE "+keysTable+" SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-				at, id, at).Exec(ctx)
-			if err != nil {
+		for _, st := range stmts {
+			if _, err := tx.ExecContext(ctx, st.query, st.args...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return s.wrap("record last used", err)
+}
+
+// lastUsedStatement is the UPDATE of RecordLastUsed for ids, which are
+// sorted. The VALUES list is (id, time); its columns are column1 and
+// column2 in both dialects. A row is written only if its stored time is
+// NULL or earlier, so that it never moves back; an ID that matches no row
+// changes nothing. On PostgreSQL the subquery locks the rows in ORDER BY
+// k.id (uuid order is byte order, as in ids, so the chunks of one batch
+// lock in one ascending sequence), skipping rows that already hold a later
+// time, and the outer WHERE repeats the test for the write itself.
+func (s *Store) lastUsedStatement(ids []uuid.UUID, latest map[uuid.UUID]time.Time) statement {
+	var q strings.Builder
+	args := make([]any, 0, 2*len(ids))
+	pg := s.db.Dialect().Name() == dialect.PG
+	q.WriteString("UPDATE " + keysTable + " AS t SET last_used_at = v.at FROM (")
+	if pg {
+		q.WriteString("SELECT k.id AS id, v.column2 AS at FROM (VALUES ")
+	} else {
+		q.WriteString("SELECT v.column1 AS id, v.column2 AS at FROM (VALUES ")
+	}
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		// bun writes a uuid.UUID as a string literal: PostgreSQL needs the
+		// cast to compare it with a uuid column (a dbTime carries its own).
+		if pg {
+			q.WriteString("(?::uuid, ?)")
+		} else {
+			q.WriteString("(?, ?)")
+		}
+		args = append(args, id, someTime(latest[id]))
+	}
+	q.WriteString(") AS v")
+	if pg {
+		q.WriteString(" JOIN " + keysTable + " AS k ON k.id = v.column1" +
+			" WHERE k.last_used_at IS NULL OR k.last_used_at < v.column2" +
+			" ORDER BY k.id FOR UPDATE OF k")
+	}
+	q.WriteString(") AS v WHERE t.id = v.id AND (t.last_used_at IS NULL OR t.last_used_at < v.at)")
+	return statement{q.String(), args}
 }
 
 type keyMonth struct {
@@ -58,8 +122,9 @@ type accountMonth struct {
 
 // AddUsage implements store.Store. It sums the batch per key-month and per
 // account-month, upserts each sum once (in a fixed order, against
-// deadlocks), and derives each delta's running total from the final counts
-// by walking the batch backwards.
+// deadlocks) with one multi-row INSERT ... ON CONFLICT per flushChunk sums,
+// and derives each delta's running total from the final counts the upserts
+// return by walking the batch backwards.
 func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store.UsageTotal, error) {
 	if len(batch) == 0 {
 		return nil, nil
@@ -76,29 +141,62 @@ func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store
 	acctOrder := sortedKeys(acctSum, func(a, b accountMonth) int {
 		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.month, b.month))
 	})
+	// Every sum is a row of its own (one statement may not touch a row
+	// twice), and PostgreSQL takes the rows' locks in VALUES order.
+	var keyStmts, acctStmts []statement
+	for chunk := range slices.Chunk(keyOrder, flushChunk) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, km := range chunk {
+			args = append(args, km.key, km.month, keySum[km])
+		}
+		keyStmts = append(keyStmts, upsertStatement(keyUsageTable, "key_id", args))
+	}
+	for chunk := range slices.Chunk(acctOrder, flushChunk) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, am := range chunk {
+			args = append(args, am.account, am.month, acctSum[am])
+		}
+		acctStmts = append(acctStmts, upsertStatement(accountUsageTable, "account_id", args))
+	}
 
 	keyTotal := make(map[keyMonth]int64, len(keySum))
 	acctTotal := make(map[accountMonth]int64, len(acctSum))
 	err := s.inTx(ctx, func(tx bun.Tx) error {
-		for _, km := range keyOrder {
-			var total int64
-			err := tx.NewRaw("INSERT INTO "+keyUsageTable+" (key_id, month, count) VALUES (?, ?, ?)"+
-				" ON CONFLICT (key_id, month) DO UPDATE SET count = "+keyUsageTable+".count + excluded.count"+
-				" RETURNING count", km.key, km.month, keySum[km]).Scan(ctx, &total)
+		clear(keyTotal)
+		clear(acctTotal)
+		for _, st := range keyStmts {
+			err := queryTotals(ctx, tx, st, func(rows *sql.Rows) error {
+				var km keyMonth
+				var total int64
+				if err := rows.Scan(&km.key, &km.month, &total); err != nil {
+					return err
+				}
+				keyTotal[km] = total
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			keyTotal[km] = total
 		}
-		for _, am := range acctOrder {
-			var total int64
-			err := tx.NewRaw("INSERT INTO "+accountUsageTable+" (account_id, month, count) VALUES (?, ?, ?)"+
-				" ON CONFLICT (account_id, month) DO UPDATE SET count = "+accountUsageTable+".count + excluded.count"+
-				" RETURNING count", am.account, am.month, acctSum[am]).Scan(ctx, &total)
+		for _, st := range acctStmts {
+			err := queryTotals(ctx, tx, st, func(rows *sql.Rows) error {
+				var am accountMonth
+				var total int64
+				if err := rows.Scan(&am.account, &am.month, &total); err != nil {
+					return err
+				}
+				acctTotal[am] = total
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			acctTotal[am] = total
+		}
+		// Each row upserted must have come back, or a total below would
+		// silently be the batch's own sum.
+		if len(keyTotal) != len(keySum) || len(acctTotal) != len(acctSum) {
+			return fmt.Errorf("upserts returned %d key and %d account counts for %d and %d rows",
+				len(keyTotal), len(acctTotal), len(keySum), len(acctSum))
 		}
 		return nil
 	})
@@ -114,6 +212,42 @@ func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store
 		acctTotal[am] -= d.N
 	}
 	return out, nil
+}
+
+// upsertStatement adds one count per row of args (id, month, n triples) to
+// table, whose key is (idColumn, month), and returns each row's key and
+// count after the addition. In an INSERT, PostgreSQL gives the VALUES
+// literals the types of the target columns, so none needs a cast.
+func upsertStatement(table, idColumn string, args []any) statement {
+	var q strings.Builder
+	q.WriteString("INSERT INTO " + table + " (" + idColumn + ", month, count) VALUES ")
+	for i := range len(args) / 3 {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?)")
+	}
+	q.WriteString(" ON CONFLICT (" + idColumn + ", month) DO UPDATE SET count = " + table + ".count + excluded.count" +
+		" RETURNING " + idColumn + ", month, count")
+	return statement{q.String(), args}
+}
+
+// queryTotals runs st in tx and calls scan for each row it returns.
+func queryTotals(ctx context.Context, tx bun.Tx, st statement, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, st.query, st.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 // Usage implements store.Store, reading both counts in one statement so
