@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,9 @@ type Manager struct {
 
 // New returns a Manager over st. Fields of cfg left zero take their
 // defaults; an invalid field is an error wrapping ErrInvalidArgument.
-// New starts one goroutine, which Close stops.
+// New starts a goroutine that flushes every FlushInterval and, if st
+// implements store.Notifier, one that follows its notifications; Close
+// stops both.
 func New(st store.Store, cfg Config) (*Manager, error) {
 	if st == nil {
 		return nil, invalidf("nil store")
@@ -62,13 +65,13 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		format:      tokenFormat{prefix: env},
 		hasher:      newHasher(cfg.Pepper),
 		cache:       newKeyCache(cfg.CacheTTL, cfg.CacheSize),
+		book:        newBook(),
 		limiter:     cfg.Limiter,
 		rootPrefix:  env + "root",
 		childPrefix: env + "child",
 		stop:        make(chan struct{}),
 		stopped:     make(chan struct{}),
 	}
-	m.book = newBook()
 	if m.clock == nil {
 		m.mono = newMonoClock()
 		m.clock = m.mono.Now
@@ -104,11 +107,7 @@ func (m *Manager) TokenPrefix() string { return m.format.prefix }
 
 // Tiers returns a copy of the limits of every configured tier.
 func (m *Manager) Tiers() map[Tier]Limits {
-	out := make(map[Tier]Limits, len(m.cfg.Tiers))
-	for t, l := range m.cfg.Tiers {
-		out[t] = l
-	}
-	return out
+	return maps.Clone(m.cfg.Tiers)
 }
 
 // Close stops the background flusher and writes pending last-used times
