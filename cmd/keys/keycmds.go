@@ -73,25 +73,7 @@ func cmdChild(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdRevoke(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "revoke")
-	idFlag := fs.String("id", "", "key ID (required)")
-	if err := parse(fs, e, args); err != nil {
-		return err
-	}
-	id, err := keyID(*idFlag)
-	if err != nil {
-		return err
-	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
-		if err := b.m.Revoke(ctx, id); err != nil {
-			return err
-		}
-		k, err := b.m.Key(ctx, id)
-		if err != nil {
-			return err
-		}
-		return printKey(e.stdout, c.json, viewKey(k, nowUTC()))
-	})
+	return keyCommand(ctx, e, args, "revoke", func(b *backend, id uuid.UUID) error { return b.m.Revoke(ctx, id) })
 }
 
 func cmdList(ctx context.Context, e *env, args []string) error {
@@ -118,7 +100,13 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdShow(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "show")
+	return keyCommand(ctx, e, args, "show", nil)
+}
+
+// keyCommand runs a command that takes -id KEY_ID: it applies change (if
+// any) to the key, then prints the key as it is now.
+func keyCommand(ctx context.Context, e *env, args []string, name string, change func(*backend, uuid.UUID) error) error {
+	fs, c := newFlags(e, name)
 	idFlag := fs.String("id", "", "key ID (required)")
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -128,6 +116,11 @@ func cmdShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return withBackend(ctx, e, c.db, func(b *backend) error {
+		if change != nil {
+			if err := change(b, id); err != nil {
+				return err
+			}
+		}
 		k, err := b.m.Key(ctx, id)
 		if err != nil {
 			return err
