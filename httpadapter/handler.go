@@ -63,6 +63,7 @@ type Handler struct {
 	sessions     SessionVerifier
 	keyPath      string
 	reissuePath  string
+	uiPrefix     string
 	prefix       string
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
@@ -84,6 +85,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 		sessions:     opts.Sessions,
 		keyPath:      base + "/account/key",
 		reissuePath:  base + "/account/key/reissue",
+		uiPrefix:     base + "/account/ui/",
 		prefix:       m.TokenPrefix(),
 		errorHandler: opts.ErrorHandler,
 		log:          opts.Logger,
@@ -123,6 +125,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.reissue(w, r)
 	default:
+		if h.serveUI(w, r, path) {
+			return
+		}
 		h.fail(w, r, errNotFound())
 	}
 }
