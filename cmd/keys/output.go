@@ -29,18 +29,26 @@ type keyView struct {
 	RevokedAt      *string   `json:"revoked_at"`
 	QuotaOverride  *int64    `json:"quota_requests_per_month_override"`
 	RateOverride   *int      `json:"rate_requests_per_minute_override"`
-	EffectiveQuota int64     `json:"effective_quota_requests_per_month"`
-	EffectiveRate  int       `json:"effective_rate_requests_per_minute"`
+	EffectiveQuota *int64    `json:"effective_quota_requests_per_month"`
+	EffectiveRate  *int      `json:"effective_rate_requests_per_minute"`
 	Status         string    `json:"status"`
+	// Note says why the effective limits are null: the account's tier is
+	// not configured here.
+	Note string `json:"note,omitempty"`
 }
 
-func viewKey(k keys.Key, now time.Time) keyView {
+// viewKey is k as printed. note, if not empty, says why its limits are
+// not known here (tierNote); they are then left out rather than guessed.
+func viewKey(k keys.Key, now time.Time, note string) keyView {
 	v := keyView{
 		ID: k.ID, AccountID: k.AccountID, Prefix: k.Prefix, RootKeyID: k.RootKeyID, IsRoot: k.IsRoot,
 		IsActive: k.Active(now), CreatedAt: stamp(k.CreatedAt), LastUsedAt: stampPtr(k.LastUsedAt),
 		ExpiresAt: stampPtr(k.ExpiresAt), RevokedAt: stampPtr(k.RevokedAt),
 		QuotaOverride: k.RequestsPerMonthOverride, RateOverride: k.RequestsPerMinuteOverride,
-		EffectiveQuota: k.Effective.RequestsPerMonth, EffectiveRate: k.Effective.RequestsPerMinute,
+		Note: note,
+	}
+	if note == "" {
+		v.EffectiveQuota, v.EffectiveRate = &k.Effective.RequestsPerMonth, &k.Effective.RequestsPerMinute
 	}
 	if k.Name != "" {
 		v.Name = &k.Name
@@ -83,14 +91,20 @@ type accountView struct {
 	EmailVerified bool   `json:"email_verified"`
 	CreatedAt     string `json:"created_at"`
 	UpdatedAt     string `json:"updated_at"`
-	Rate          int    `json:"rate_requests_per_minute"`
-	Quota         int64  `json:"quota_requests_per_month"`
+	Rate          *int   `json:"rate_requests_per_minute"`
+	Quota         *int64 `json:"quota_requests_per_month"`
+	// Note says why Rate and Quota are null (tierNote).
+	Note string `json:"note,omitempty"`
 }
 
+// viewAccount is a as printed, with its tier's limits if tiers has them.
 func viewAccount(a keys.Account, tiers map[keys.Tier]keys.Limits) accountView {
-	l := tiers[a.Tier]
-	return accountView{ID: a.ID, Tier: string(a.Tier), EmailVerified: a.EmailVerified,
-		CreatedAt: stamp(a.CreatedAt), UpdatedAt: stamp(a.UpdatedAt), Rate: l.RequestsPerMinute, Quota: l.RequestsPerMonth}
+	v := accountView{ID: a.ID, Tier: string(a.Tier), EmailVerified: a.EmailVerified,
+		CreatedAt: stamp(a.CreatedAt), UpdatedAt: stamp(a.UpdatedAt), Note: tierNote(tiers, a.Tier)}
+	if l, ok := tiers[a.Tier]; ok {
+		v.Rate, v.Quota = &l.RequestsPerMinute, &l.RequestsPerMonth
+	}
+	return v
 }
 
 func stamp(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
@@ -139,25 +153,58 @@ func keyRows(ks []keyView) [][]string {
 			kind = "root"
 		}
 		rows[i] = []string{k.ID.String(), kind, orDash(k.Name), k.Status, k.CreatedAt, orDash(k.LastUsedAt),
-			orDash(k.ExpiresAt), strconv.Itoa(k.EffectiveRate) + "/min", strconv.FormatInt(k.EffectiveQuota, 10) + "/month"}
+			orDash(k.ExpiresAt), rate(k.EffectiveRate), quota(k.EffectiveQuota)}
 	}
 	return rows
 }
 
 var keyHeader = []string{"ID", "KIND", "NAME", "STATUS", "CREATED", "LAST USED", "EXPIRES", "RATE", "QUOTA"}
 
+// rate and quota format a limit; "?" for one not known here.
+func rate(r *int) string {
+	if r == nil {
+		return "?"
+	}
+	return strconv.Itoa(*r) + "/min"
+}
+
+func quota(q *int64) string {
+	if q == nil {
+		return "?"
+	}
+	return strconv.FormatInt(*q, 10) + "/month"
+}
+
+// printNote writes the note, if any, under a table.
+func printNote(w io.Writer, note string) error {
+	if note == "" {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "limits: %s; its limits are the host's to know\n", note)
+	return err
+}
+
 func printKeys(w io.Writer, asJSON bool, ks []keyView) error {
 	if asJSON {
 		return writeJSON(w, ks)
 	}
-	return table(w, keyHeader, keyRows(ks))
+	if err := table(w, keyHeader, keyRows(ks)); err != nil {
+		return err
+	}
+	if len(ks) > 0 {
+		return printNote(w, ks[0].Note)
+	}
+	return nil
 }
 
 func printKey(w io.Writer, asJSON bool, k keyView) error {
 	if asJSON {
 		return writeJSON(w, k)
 	}
-	return table(w, keyHeader, keyRows([]keyView{k}))
+	if err := table(w, keyHeader, keyRows([]keyView{k})); err != nil {
+		return err
+	}
+	return printNote(w, k.Note)
 }
 
 func printIssued(w io.Writer, asJSON bool, iss keys.Issued) error {
@@ -174,7 +221,9 @@ func printAccount(w io.Writer, asJSON bool, v accountView) error {
 	if asJSON {
 		return writeJSON(w, v)
 	}
-	return table(w, []string{"ID", "TIER", "VERIFIED", "RATE", "QUOTA", "CREATED"},
-		[][]string{{v.ID, v.Tier, strconv.FormatBool(v.EmailVerified), strconv.Itoa(v.Rate) + "/min",
-			strconv.FormatInt(v.Quota, 10) + "/month", v.CreatedAt}})
+	if err := table(w, []string{"ID", "TIER", "VERIFIED", "RATE", "QUOTA", "CREATED"},
+		[][]string{{v.ID, v.Tier, strconv.FormatBool(v.EmailVerified), rate(v.Rate), quota(v.Quota), v.CreatedAt}}); err != nil {
+		return err
+	}
+	return printNote(w, v.Note)
 }

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/keyward/keys"
@@ -24,10 +22,11 @@ const demoAccount = "demo"
 const shutdownGrace = 10 * time.Second
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "serve")
+	fs, c := newFlagsNoJSON(e, "serve")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	jwtSecret := fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs, at least 32 bytes (default $KEYS_JWT_SECRET, which is safer: a flag shows in ps; none: API keys only)")
-	demo := fs.Bool("demo", true, "create the demo account and print its root key if the database lacks it")
+	demo := demoAuto
+	fs.Var(&demo, "demo", "create the demo account (tier pro) and print its root key if the database lacks it; `mode` is auto (only on a new SQLite database), true or false")
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -42,7 +41,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 		sessions = v
 	}
-	b, err := open(ctx, e, c.db, keys.Config{Logger: log, CacheTTL: *cacheTTL})
+	// Known before open, which creates the file.
+	fresh := newSQLite(c.db)
+	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL})
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return errors.Join(fmt.Errorf("listening on %s: %w", *addr, err), b.close())
 	}
 	base := "http://" + ln.Addr().String()
-	if *demo {
+	if demo.wanted(fresh) {
 		if err := bootstrapDemo(ctx, e, b.m, base); err != nil {
 			return errors.Join(err, ln.Close(), b.close())
 		}
@@ -134,25 +135,4 @@ func ping(w http.ResponseWriter, r *http.Request) {
 		"key_id":          k.ID,
 		"quota_remaining": d.Quota.Remaining,
 	})
-}
-
-// redactDSN keeps a PostgreSQL password out of the logs, in either DSN
-// form.
-func redactDSN(db string) string {
-	if !isPostgres(db) {
-		return db
-	}
-	if strings.Contains(db, "://") {
-		if u, err := url.Parse(db); err == nil {
-			return u.Redacted()
-		}
-		return "postgres://…"
-	}
-	fields := strings.Fields(db)
-	for i, f := range fields {
-		if k, _, ok := strings.Cut(f, "="); ok && k == "password" {
-			fields[i] = "password=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
 }
