@@ -74,6 +74,9 @@ func parse(fs *flag.FlagSet, e *env, args []string) error {
 			return usagef("-env %q: want live or test", v)
 		}
 	}
+	if f := fs.Lookup("db"); f != nil {
+		return checkDSN(f.Value.String())
+	}
 	return nil
 }
 
@@ -106,8 +109,12 @@ func required(pairs ...string) error {
 			missing = append(missing, "-"+pairs[i])
 		}
 	}
-	if len(missing) > 0 {
-		return usagef("%s is required", strings.Join(missing, " and "))
+	switch len(missing) {
+	case 0:
+	case 1:
+		return usagef("%s is required", missing[0])
+	default:
+		return usagef("%s are required", strings.Join(missing, " and "))
 	}
 	return nil
 }
