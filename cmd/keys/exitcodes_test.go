@@ -55,6 +55,10 @@ func TestExitCodes(t *testing.T) {
 		tc{[]string{"account", "show"}, "", "-id is required"},
 		tc{[]string{"account", "show", "-id", long}, "", "1 to 128 bytes"},
 
+		tc{[]string{"account", "list", "-limit", "0"}, "", "-limit 0: want 1 to 1000"},
+		tc{[]string{"account", "list", "-limit", "1001"}, "", "-limit 1001"},
+		tc{[]string{"account", "list", "-after", long}, "", "1 to 128 bytes"},
+
 		tc{[]string{"reissue"}, "", "-account is required"},
 		tc{[]string{"reissue", "-account", long}, "", "1 to 128 bytes"},
 
@@ -126,6 +130,7 @@ func TestMissingDatabase(t *testing.T) {
 		{"account", "verify", "-id", "a1"},
 		{"account", "tier", "-id", "a1", "-tier", "pro"},
 		{"account", "show", "-id", "a1"},
+		{"account", "list"},
 		{"reissue", "-account", "a1"},
 		{"child", "-account", "a1"},
 		{"revoke", "-id", id},

@@ -56,6 +56,7 @@ func commands() []command {
 		{"account verify", "-id ID", "mark an account's email verified", cmdAccountVerify},
 		{"account tier", "-id ID -tier TIER", "change an account's tier", cmdAccountTier},
 		{"account show", "-id ID", "show an account", cmdAccountShow},
+		{"account list", "[-limit N] [-after ID]", "list the accounts, a page at a time, in order of ID", cmdAccountList},
 		{"reissue", "-account ID", "issue a new root key, revoking the old one and every child", cmdReissue},
 		{"child", "-account ID [-name N] [-expires RFC3339|DURATION] [-rpm N] [-quota N]", "issue a child key", cmdChild},
 		{"revoke", "-id KEY_ID", "revoke a key (a root key takes its children along)", cmdRevoke},
@@ -176,7 +177,7 @@ func accountUsage(sub string, asked bool) (command, []string, error) {
 	return command{name: "account", run: func(_ context.Context, e *env, _ []string) error {
 		msg := "account needs a subcommand: create, verify, tier or show"
 		if sub != "" {
-			msg = fmt.Sprintf("unknown account command %q: want create, verify, tier or show", sub)
+			msg = fmt.Sprintf("unknown account command %q: want create, verify, tier, show or list", sub)
 		}
 		fmt.Fprintf(e.stderr, "keys: %s\n", msg)
 		list(e.stderr)

@@ -49,7 +49,7 @@ func TestAccountAlone(t *testing.T) {
 	if code != exitUsage || out != "" || strings.Contains(errOut, `""`) {
 		t.Fatalf("keys account: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	for _, sub := range []string{"keys account create", "keys account verify", "keys account tier", "keys account show"} {
+	for _, sub := range []string{"keys account create", "keys account verify", "keys account tier", "keys account show", "keys account list"} {
 		if !strings.Contains(errOut, sub) {
 			t.Errorf("keys account does not list %q:\n%s", sub, errOut)
 		}
@@ -118,13 +118,4 @@ func TestHelpCommand(t *testing.T) {
 	if code, out2, _ := runIn(t, "", "", "-h"); code != 0 || out2 != out {
 		t.Errorf("keys -h differs from keys help")
 	}
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
