@@ -17,7 +17,7 @@
 //
 // Every command takes -db (default $KEYS_DB, else keys.db; a postgres://
 // URL or a host=… dbname=… DSN selects PostgreSQL) and -env (live or
-// test, default $KEYS_ENV, else live); all but serve take -json
+// test, default $KEYS_ENVIRONMENT, else live); all but serve take -json
 // (machine-readable output). Those three may also come before the
 // command's name. Only serve and account create create a SQLite database;
 // the other commands refuse a path with no file. serve's -demo creates a

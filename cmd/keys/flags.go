@@ -32,7 +32,7 @@ func newFlagsNoJSON(e *env, name string) (*flag.FlagSet, *common) {
 	// The defaults are filled in by parse, so that -h states each once, in
 	// words, rather than also quoting the value it happens to have.
 	fs.StringVar(&c.db, "db", "", "SQLite file, postgres:// URL or host=… dbname=… DSN (default $KEYS_DB, else keys.db)")
-	fs.StringVar(&c.env, "env", "", "live or test: the environment of the database's keys, sk_live_ or sk_test_ (default $KEYS_ENV, else live)")
+	fs.StringVar(&c.env, "env", "", "live or test: the environment of the database's keys, sk_live_ or sk_test_ (default $KEYS_ENVIRONMENT, else live)")
 	return fs, c
 }
 
@@ -55,7 +55,7 @@ func parse(fs *flag.FlagSet, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	defaults := map[string][2]string{"db": {"KEYS_DB", "keys.db"}, "env": {"KEYS_ENV", "live"}}
+	defaults := map[string][2]string{"db": {"KEYS_DB", "keys.db"}, "env": {"KEYS_ENVIRONMENT", "live"}}
 	for name, d := range defaults {
 		f := fs.Lookup(name)
 		if f == nil || f.Value.String() != "" {

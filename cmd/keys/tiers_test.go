@@ -93,7 +93,7 @@ func TestUnconfiguredTierRefusals(t *testing.T) {
 	}
 }
 
-// TestTestEnvironment checks -env test (and $KEYS_ENV) on a database of
+// TestTestEnvironment checks -env test (and $KEYS_ENVIRONMENT) on a database of
 // sk_test_ keys, and that a run for the wrong environment says so instead
 // of calling a valid key malformed or minting a key of the other one.
 func TestTestEnvironment(t *testing.T) {
@@ -122,11 +122,11 @@ func TestTestEnvironment(t *testing.T) {
 		}
 	}
 
-	// The right one works, by flag or by $KEYS_ENV.
-	vars := map[string]string{"KEYS_DB": db, "KEYS_ENV": "test"}
+	// The right one works, by flag or by $KEYS_ENVIRONMENT.
+	vars := map[string]string{"KEYS_DB": db, "KEYS_ENVIRONMENT": "test"}
 	code, out, errOut := runEnv(t, vars, "", "child", "-account", "a1", "-json")
 	if code != 0 || json.Unmarshal([]byte(out), &child) != nil || child.Prefix != "sk_test_child" || !strings.HasPrefix(child.Secret, "sk_test_") {
-		t.Fatalf("child with KEYS_ENV=test: exit %d, %q, %q", code, out, errOut)
+		t.Fatalf("child with KEYS_ENVIRONMENT=test: exit %d, %q, %q", code, out, errOut)
 	}
 	for _, tok := range []string{root.Secret, child.Secret} {
 		code, out, errOut := runIn(t, db, tok+"\n", "inspect", "-env", "test", "-json")
