@@ -78,6 +78,8 @@ func TestExitCodes(t *testing.T) {
 
 		tc{[]string{"revoke"}, "", "-id is required"},
 		tc{[]string{"revoke", "-id", "not-a-uuid"}, "", "not a key ID"},
+		tc{[]string{"revoke", "-id", childID, "now"}, "", `unexpected argument "now"`},
+		tc{[]string{"revoke", "-id", childID, "-env", "prod"}, "", `-env "prod"`},
 		tc{[]string{"list"}, "", "-account is required"},
 		tc{[]string{"list", "-account", long}, "", "1 to 128 bytes"},
 		tc{[]string{"show"}, "", "-id is required"},
@@ -92,8 +94,8 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("keys %q: exit %d, stderr %q; want exit 2 mentioning %q", c.args, code, errOut, c.want)
 		}
 	}
-	// Nothing above changed the database: one root, one child.
-	if out := mustRun(t, db, "list", "-account", "a1"); strings.Count(out, "\n") != 3 {
+	// Nothing above changed the database: one root, one child, active.
+	if out := mustRun(t, db, "list", "-account", "a1"); strings.Count(out, "\n") != 3 || strings.Count(out, " active ") != 2 {
 		t.Errorf("the bad calls changed the keys:\n%s", out)
 	}
 
@@ -118,7 +120,6 @@ func TestExitCodes(t *testing.T) {
 	if code, _, errOut := runIn(t, db, "sk_live_"+strings.Repeat("a", 49), "inspect"); code != exitFail || !strings.Contains(errOut, "token refused") {
 		t.Errorf("inspect of a malformed token: exit %d, %q", code, errOut)
 	}
-	_ = childID
 }
 
 // TestMissingDatabase checks that every command but serve and account
