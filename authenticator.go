@@ -131,16 +131,11 @@ func (m *Manager) ListKeys(ctx context.Context, accountID string) ([]Key, error)
 }
 
 // keyFromStore converts a stored key, filling in its limits from its
-// account's tier.
+// account's tier. Every Key the Manager hands out is built here, so what it
+// reports as Effective is what Allow enforces.
 func (m *Manager) keyFromStore(k store.Key, a store.Account) Key {
 	pool := m.poolLimits(a)
-	eff := pool
-	if k.RequestsPerMonth != nil {
-		eff.RequestsPerMonth = *k.RequestsPerMonth
-	}
-	if k.RequestsPerMinute != nil {
-		eff.RequestsPerMinute = *k.RequestsPerMinute
-	}
+	eff := effectiveLimits(k, pool)
 	return Key{
 		ID: k.ID, RootKeyID: k.RootKeyID, AccountID: k.AccountID,
 		Prefix: k.Prefix, Name: k.Name, IsRoot: k.IsRoot, CreatedAt: k.CreatedAt.UTC(),
@@ -148,6 +143,21 @@ func (m *Manager) keyFromStore(k store.Key, a store.Account) Key {
 		RequestsPerMonthOverride: k.RequestsPerMonth, RequestsPerMinuteOverride: k.RequestsPerMinute,
 		Effective: eff, Pool: pool,
 	}
+}
+
+// effectiveLimits returns what is enforced on k under pool: each override
+// where it is set and not above the pool, else the pool. An override can
+// exceed the pool once the account moves to a lower tier; the pool binds
+// then, and reporting the override would promise what Allow refuses.
+func effectiveLimits(k store.Key, pool Limits) Limits {
+	eff := pool
+	if k.RequestsPerMonth != nil {
+		eff.RequestsPerMonth = min(*k.RequestsPerMonth, pool.RequestsPerMonth)
+	}
+	if k.RequestsPerMinute != nil {
+		eff.RequestsPerMinute = min(*k.RequestsPerMinute, pool.RequestsPerMinute)
+	}
+	return eff
 }
 
 // poolLimits returns the limits the account's keys share: its tier's. A
