@@ -63,8 +63,8 @@ type accountState struct {
 	loaded  bool // base holds the store's count for month
 	base    int64
 	pending int64
-	tat     int64 // the pool's GCRA bucket, UnixNano
-	lastUse int64
+	tat     int64 // the pool's GCRA bucket, monotonic ns
+	lastUse int64 // monotonic ns
 	keys    map[uuid.UUID]*keyState
 }
 
@@ -76,6 +76,12 @@ type keyState struct {
 	pending int64
 	tat     int64
 	lastUse int64
+}
+
+// usageReader reads a key's and its account's stored counts for a month:
+// the Manager, which bounds the store call by its StoreTimeout.
+type usageReader interface {
+	readUsage(ctx context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error)
 }
 
 // monthSpan caches the bounds of a month so the hot path does not compute
@@ -93,7 +99,7 @@ func newBook() *book {
 	return b
 }
 
-// monthOf returns the UTC calendar month containing now.
+// monthOf returns the UTC calendar month containing now (wall UnixNano).
 func (b *book) monthOf(now int64) *monthSpan {
 	if s := b.month.Load(); s != nil && now >= s.start && now < s.end {
 		return s
@@ -112,7 +118,7 @@ func (b *book) shard(account string) *bookShard {
 // reading the stored counts on the key's first use in the month. The fast
 // path, for a key from Authenticate whose state is warm, is one atomic load
 // and one lock.
-func (b *book) lock(ctx context.Context, st store.Store, k *Key, span *monthSpan) (*keyState, error) {
+func (b *book) lock(ctx context.Context, st usageReader, k *Key, span *monthSpan) (*keyState, error) {
 	if k.ent != nil {
 		if ks := k.ent.state.Load(); ks != nil {
 			a := ks.acct
@@ -146,9 +152,9 @@ func (b *book) lock(ctx context.Context, st store.Store, k *Key, span *monthSpan
 		}
 		month := a.month
 		a.mu.Unlock()
-		total, err := st.Usage(ctx, k.AccountID, k.ID, month)
+		total, err := st.readUsage(ctx, k.AccountID, k.ID, month)
 		if err != nil {
-			return nil, mapStoreErr(err, nil, "reading usage")
+			return nil, err
 		}
 		a.mu.Lock()
 		if !a.dropped && !ks.dropped && a.month == month {
@@ -311,8 +317,8 @@ func (b *book) refresh(ds []store.UsageDelta, totals []store.UsageTotal) {
 }
 
 // sweep drops state with nothing pending, idle since before cutoff, whose
-// rate buckets are full again at now: it is read back from the store (or
-// starts afresh) on next use.
+// rate buckets are full again at now (both monotonic): it is read back from
+// the store (or starts afresh) on next use.
 func (b *book) sweep(cutoff, now int64) {
 	for i := range b.shards {
 		s := &b.shards[i]
