@@ -27,3 +27,10 @@ func StepWall(m *Manager, d time.Duration) {
 	m.mono.skew.Add(int64(d))
 	m.mono.reanchor()
 }
+
+// SkewWall steps the default clock's wall reading by d as StepWall does,
+// but leaves the Manager to notice at its next re-anchor.
+func SkewWall(m *Manager, d time.Duration) { m.mono.skew.Add(int64(d)) }
+
+// WallNow returns the Manager's wall time.
+func WallNow(m *Manager) time.Time { return m.clock() }
