@@ -192,24 +192,29 @@ func (b *book) roll(a *accountState, month store.Month) {
 	a.month, a.base, a.pending, a.loaded = month, 0, 0, false
 }
 
-// quotaCheck is a quota verdict.
+// quotaCheck is a quota verdict: the binding window (limit, remaining)
+// and the key's and the pool's own, each with what is left before the
+// request (never below 0).
 type quotaCheck struct {
-	allowed          bool
-	limit, remaining int64
+	allowed             bool
+	limit, remaining    int64
+	keyLimit, keyLeft   int64
+	poolLimit, poolLeft int64
 }
 
 // checkQuota reports whether n more requests of k fit in its key's and its
 // account's monthly quota. a.mu must be held.
 func (ks *keyState) checkQuota(k *Key, n int64) quotaCheck {
 	a := ks.acct
-	keyLeft := k.Effective.RequestsPerMonth - ks.base - ks.pending
-	poolLeft := k.Pool.RequestsPerMonth - a.base - a.pending
-	left := max(0, min(keyLeft, poolLeft))
-	return quotaCheck{
-		allowed:   n <= left,
-		limit:     min(k.Effective.RequestsPerMonth, k.Pool.RequestsPerMonth),
-		remaining: left,
+	q := quotaCheck{
+		keyLimit:  k.Effective.RequestsPerMonth,
+		keyLeft:   max(0, k.Effective.RequestsPerMonth-ks.base-ks.pending),
+		poolLimit: k.Pool.RequestsPerMonth,
+		poolLeft:  max(0, k.Pool.RequestsPerMonth-a.base-a.pending),
 	}
+	q.limit, q.remaining = min(q.keyLimit, q.poolLimit), min(q.keyLeft, q.poolLeft)
+	q.allowed = n <= q.remaining
+	return q
 }
 
 // count adds n admitted requests. a.mu must be held.

@@ -34,10 +34,18 @@ type Decision struct {
 	RetryAfter time.Duration
 	// Reason is nil, ErrRateLimited or ErrQuotaExceeded.
 	Reason error
-	// Rate and Quota are both windows. Quota is zero when only the rate was
-	// counted (AllowRate) or the quota refused before the rate was asked,
-	// in which case Rate is zero instead.
-	Rate, Quota Window
+	// Rate is the per-minute window that binds of two: the key's own
+	// bucket and its account's pool, which all the account's keys share.
+	// It is the one that refused or, when both admit, the one with fewer
+	// requests left. (A custom Limiter reports only that one.) Rate is
+	// zero when the quota refused before the rate was asked.
+	Rate Window
+	// Quota is the monthly window as this key sees it: Limit is the lower
+	// of the key's quota and the pool's, Remaining the fewer requests left
+	// of the two. KeyQuota and PoolQuota are the key's own quota and its
+	// account's pool, each as it stands after this decision. All three are
+	// zero when only the rate was counted (AllowRate).
+	Quota, KeyQuota, PoolQuota Window
 }
 
 // Allow decides one data request by k, which should be the Key that
@@ -177,9 +185,12 @@ func (r rateCheck) err() error {
 }
 
 func quotaRefusal(q quotaCheck, span *monthSpan, now int64) Decision {
-	w := Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
+	reset := time.Unix(0, span.end).UTC()
+	w := Window{Limit: q.limit, Remaining: q.remaining, Reset: reset}
 	return Decision{Limit: w.Limit, Remaining: w.Remaining, Reset: w.Reset,
-		RetryAfter: time.Duration(span.end - now), Reason: ErrQuotaExceeded, Quota: w}
+		RetryAfter: time.Duration(span.end - now), Reason: ErrQuotaExceeded, Quota: w,
+		KeyQuota:  Window{Limit: q.keyLimit, Remaining: q.keyLeft, Reset: reset},
+		PoolQuota: Window{Limit: q.poolLimit, Remaining: q.poolLeft, Reset: reset}}
 }
 
 // decision assembles what the rate and (if counted) the quota said at wall
@@ -193,9 +204,14 @@ func decision(q quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota b
 		d.Reason, d.RetryAfter = ErrRateLimited, time.Duration(r.retryAfter)
 	}
 	if countQuota {
-		d.Quota = Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
+		reset := time.Unix(0, span.end).UTC()
+		d.Quota = Window{Limit: q.limit, Remaining: q.remaining, Reset: reset}
+		d.KeyQuota = Window{Limit: q.keyLimit, Remaining: q.keyLeft, Reset: reset}
+		d.PoolQuota = Window{Limit: q.poolLimit, Remaining: q.poolLeft, Reset: reset}
 		if r.allowed {
 			d.Quota.Remaining -= n
+			d.KeyQuota.Remaining -= n
+			d.PoolQuota.Remaining -= n
 			if d.Quota.Remaining < d.Rate.Remaining {
 				d.Limit, d.Remaining, d.Reset = d.Quota.Limit, d.Quota.Remaining, d.Quota.Reset
 			}
