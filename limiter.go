@@ -92,20 +92,15 @@ func paramsOf(rate int) rateParams {
 // this runs twice per request, and copying the verdicts showed in
 // profiles.)
 //
-// The arithmetic cannot overflow: a TAT is never more than ratePeriod
-// ahead of now, and n above the burst is refused before it is multiplied,
-// so n·interval ≤ ratePeriod. (Multiplying first let a huge n wrap around
-// to a small or negative cost and pass.)
+// The arithmetic cannot overflow: a TAT is never more than ratePeriod ahead
+// of now, and n is clamped to burst+1 before it is multiplied, so
+// n·interval ≤ ratePeriod+interval. More than the burst never fits, so the
+// clamp changes no verdict. (Multiplying an unclamped n let a huge batch
+// wrap around to a small or negative cost and pass.)
 func gcra(r *rateCheck, tat, now int64, p rateParams, n int64) {
 	tat = max(tat, now)
+	next := tat + p.interval*min(n, p.burst+1)
 	r.params = p
-	if n > p.burst {
-		// More than a full bucket holds: never admitted. RetryAfter says
-		// when the bucket is full, the best a caller can get.
-		r.allowed, r.tat, r.slack, r.resetIn, r.retryAfter = false, tat, ratePeriod-(tat-now), tat-now, max(tat-now, 1)
-		return
-	}
-	next := tat + p.interval*n
 	if next-now <= ratePeriod {
 		r.allowed, r.tat, r.slack, r.resetIn, r.retryAfter = true, next, ratePeriod-(next-now), next-now, 0
 		return
