@@ -63,8 +63,8 @@ type accountState struct {
 	loaded  bool // base holds the store's count for month
 	base    int64
 	pending int64
-	tat     int64 // the pool's GCRA bucket, UnixNano
-	lastUse int64
+	tat     int64 // the pool's GCRA bucket, monotonic ns
+	lastUse int64 // monotonic ns
 	keys    map[uuid.UUID]*keyState
 }
 
@@ -76,6 +76,12 @@ type keyState struct {
 	pending int64
 	tat     int64
 	lastUse int64
+}
+
+// usageReader reads a key's and its account's stored counts for a month:
+// the Manager, which bounds the store call by its StoreTimeout.
+type usageReader interface {
+	readUsage(ctx context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error)
 }
 
 // monthSpan caches the bounds of a month so the hot path does not compute
@@ -93,7 +99,7 @@ func newBook() *book {
 	return b
 }
 
-// monthOf returns the UTC calendar month containing now.
+// monthOf returns the UTC calendar month containing now (wall UnixNano).
 func (b *book) monthOf(now int64) *monthSpan {
 	if s := b.month.Load(); s != nil && now >= s.start && now < s.end {
 		return s
@@ -112,7 +118,7 @@ func (b *book) shard(account string) *bookShard {
 // reading the stored counts on the key's first use in the month. The fast
 // path, for a key from Authenticate whose state is warm, is one atomic load
 // and one lock.
-func (b *book) lock(ctx context.Context, st store.Store, k *Key, span *monthSpan) (*keyState, error) {
+func (b *book) lock(ctx context.Context, st usageReader, k *Key, span *monthSpan) (*keyState, error) {
 	if k.ent != nil {
 		if ks := k.ent.state.Load(); ks != nil {
 			a := ks.acct
@@ -146,9 +152,9 @@ func (b *book) lock(ctx context.Context, st store.Store, k *Key, span *monthSpan
 		}
 		month := a.month
 		a.mu.Unlock()
-		total, err := st.Usage(ctx, k.AccountID, k.ID, month)
+		total, err := st.readUsage(ctx, k.AccountID, k.ID, month)
 		if err != nil {
-			return nil, mapStoreErr(err, nil, "reading usage")
+			return nil, err
 		}
 		a.mu.Lock()
 		if !a.dropped && !ks.dropped && a.month == month {
@@ -186,24 +192,29 @@ func (b *book) roll(a *accountState, month store.Month) {
 	a.month, a.base, a.pending, a.loaded = month, 0, 0, false
 }
 
-// quotaCheck is a quota verdict.
+// quotaCheck is a quota verdict: the binding window (limit, remaining)
+// and the key's and the pool's own, each with what is left before the
+// request (never below 0).
 type quotaCheck struct {
-	allowed          bool
-	limit, remaining int64
+	allowed             bool
+	limit, remaining    int64
+	keyLimit, keyLeft   int64
+	poolLimit, poolLeft int64
 }
 
 // checkQuota reports whether n more requests of k fit in its key's and its
 // account's monthly quota. a.mu must be held.
 func (ks *keyState) checkQuota(k *Key, n int64) quotaCheck {
 	a := ks.acct
-	keyLeft := k.Effective.RequestsPerMonth - ks.base - ks.pending
-	poolLeft := k.Pool.RequestsPerMonth - a.base - a.pending
-	left := max(0, min(keyLeft, poolLeft))
-	return quotaCheck{
-		allowed:   n <= left,
-		limit:     min(k.Effective.RequestsPerMonth, k.Pool.RequestsPerMonth),
-		remaining: left,
+	q := quotaCheck{
+		keyLimit:  k.Effective.RequestsPerMonth,
+		keyLeft:   max(0, k.Effective.RequestsPerMonth-ks.base-ks.pending),
+		poolLimit: k.Pool.RequestsPerMonth,
+		poolLeft:  max(0, k.Pool.RequestsPerMonth-a.base-a.pending),
 	}
+	q.limit, q.remaining = min(q.keyLimit, q.poolLimit), min(q.keyLeft, q.poolLeft)
+	q.allowed = n <= q.remaining
+	return q
 }
 
 // count adds n admitted requests. a.mu must be held.
@@ -311,8 +322,8 @@ func (b *book) refresh(ds []store.UsageDelta, totals []store.UsageTotal) {
 }
 
 // sweep drops state with nothing pending, idle since before cutoff, whose
-// rate buckets are full again at now: it is read back from the store (or
-// starts afresh) on next use.
+// rate buckets are full again at now (both monotonic): it is read back from
+// the store (or starts afresh) on next use.
 func (b *book) sweep(cutoff, now int64) {
 	for i := range b.shards {
 		s := &b.shards[i]

@@ -20,11 +20,11 @@ type entry struct {
 	// child whose root is no longer the account's active root. Expiry is
 	// checked against the clock on every use instead.
 	err       error
-	expiresAt int64 // UnixNano; math.MaxInt64 when the key never expires
+	expiresAt int64 // wall UnixNano; math.MaxInt64 when the key never expires
 
 	slot     uint32 // invalidation slot of the key's account
 	seq      uint64 // cache sequence read before the store was
-	loadedAt int64  // UnixNano by Config.Clock
+	loadedAt int64  // monotonic ns (see instant)
 
 	lastUsed atomic.Int64 // Unix seconds of the last authentication here
 	dirty    atomic.Bool  // lastUsed is queued for the next flush
@@ -92,7 +92,7 @@ func (c *keyCache) slotOf(account string) uint32 {
 // starts now.
 func (c *keyCache) begin() uint64 { return c.seq.Load() }
 
-// get returns the valid entry for h at now, or nil.
+// get returns the valid entry for h at now (monotonic), or nil.
 func (c *keyCache) get(h *store.Hash, now int64) *entry {
 	if c.disabled {
 		return nil
@@ -160,6 +160,26 @@ func raise(slot *atomic.Uint64, gen uint64) {
 		if old >= gen || slot.CompareAndSwap(old, gen) {
 			return
 		}
+	}
+}
+
+// sweep drops entries that can no longer be used (past their TTL at now,
+// monotonic, or stale after a change), so that a burst of distinct keys
+// does not hold memory until the cache fills. An entry still queued for a
+// last-used flush stays reachable from the queue.
+func (c *keyCache) sweep(now int64) {
+	if c.disabled {
+		return
+	}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for h, e := range s.m {
+			if !c.fresh(e, now) {
+				delete(s.m, h)
+			}
+		}
+		s.mu.Unlock()
 	}
 }
 

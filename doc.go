@@ -20,9 +20,9 @@
 //
 // # Requests
 //
-// Authenticate resolves a token to its Key, with its Effective limits (its
-// overrides, else its tier's) and its account's Pool limits. Allow then
-// decides the request: a per-minute rate and a calendar-month quota, each
+// Authenticate resolves a token to its Key, with its Effective limits
+// (the lower of its overrides and its tier's) and its account's Pool
+// limits. Allow then decides the request: a per-minute rate and a calendar-month quota, each
 // held per key and per account, so issuing children never multiplies what
 // an account gets. Both calls are answered from memory once a key is warm;
 // last-used times and usage counts are written in batches every

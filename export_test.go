@@ -1,5 +1,7 @@
 package keys
 
+import "time"
+
 // Hooks for the external tests.
 
 // CacheLen returns the number of cached keys.
@@ -17,3 +19,18 @@ func RetryLen(m *Manager) int {
 	defer m.book.retryMu.Unlock()
 	return len(m.book.retry)
 }
+
+// StepWall steps the default clock's wall reading by d, as an operating
+// system clock step would, and makes the Manager see it at once (it
+// otherwise would at its next re-anchor). Monotonic time does not move.
+func StepWall(m *Manager, d time.Duration) {
+	m.mono.skew.Add(int64(d))
+	m.mono.reanchor()
+}
+
+// SkewWall steps the default clock's wall reading by d as StepWall does,
+// but leaves the Manager to notice at its next re-anchor.
+func SkewWall(m *Manager, d time.Duration) { m.mono.skew.Add(int64(d)) }
+
+// WallNow returns the Manager's wall time.
+func WallNow(m *Manager) time.Time { return m.clock() }

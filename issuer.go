@@ -34,9 +34,11 @@ func (m *Manager) CreateAccount(ctx context.Context, a Account) error {
 		return err
 	}
 	now := m.clock().UTC()
-	err := m.store.CreateAccount(ctx, store.Account{
+	sctx, cancel := m.storeCtx(ctx)
+	err := m.store.CreateAccount(sctx, store.Account{
 		ID: a.ID, Tier: string(a.Tier), EmailVerified: a.EmailVerified, CreatedAt: now, UpdatedAt: now,
 	})
+	cancel()
 	if errors.Is(err, store.ErrConflict) {
 		return ErrAccountExists
 	}
@@ -63,7 +65,9 @@ func (m *Manager) account(ctx context.Context, id string) (store.Account, error)
 	if validAccountID(id) != nil {
 		return store.Account{}, ErrAccountNotFound
 	}
-	a, err := m.store.Account(ctx, id)
+	sctx, cancel := m.storeCtx(ctx)
+	a, err := m.store.Account(sctx, id)
+	cancel()
 	if err != nil {
 		return a, mapStoreErr(err, ErrAccountNotFound, "reading account")
 	}
@@ -94,7 +98,9 @@ func (m *Manager) updateAccount(ctx context.Context, id string, u store.AccountU
 		return ErrAccountNotFound
 	}
 	u.UpdatedAt = m.clock().UTC()
-	err := m.store.UpdateAccount(ctx, id, u)
+	sctx, cancel := m.storeCtx(ctx)
+	err := m.store.UpdateAccount(sctx, id, u)
+	cancel()
 	// Invalidate even on error: the change may have committed before the
 	// error (a lost reply).
 	m.cache.invalidateAccount(id)
@@ -143,7 +149,9 @@ func (m *Manager) reissue(ctx context.Context, accountID string, expect uuid.UUI
 	id := newKeyID()
 	root := store.Key{ID: id, RootKeyID: id, AccountID: accountID, Hash: h,
 		Prefix: m.rootPrefix, IsRoot: true, CreatedAt: now}
-	err = m.store.ReplaceRootKey(ctx, root, expect, now)
+	sctx, cancel := m.storeCtx(ctx)
+	err = m.store.ReplaceRootKey(sctx, root, expect, now)
+	cancel()
 	// Invalidate even on error: a failure after commit (a lost connection)
 	// must not leave the old keys trusted here.
 	m.cache.invalidateAccount(accountID)
@@ -187,12 +195,16 @@ func (m *Manager) IssueChild(ctx context.Context, accountID string, opts ChildOp
 	// means the account has no active root, or reissues kept replacing it
 	// faster than this could insert.
 	for attempt := 1; ; attempt++ {
-		root, err := m.store.ActiveRootKey(ctx, accountID)
+		sctx, cancel := m.storeCtx(ctx)
+		root, err := m.store.ActiveRootKey(sctx, accountID)
+		cancel()
 		if err != nil {
 			return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "reading root key")
 		}
 		child.RootKeyID = root.ID
-		err = m.store.InsertChildKey(ctx, child)
+		sctx, cancel = m.storeCtx(ctx)
+		err = m.store.InsertChildKey(sctx, child)
+		cancel()
 		if err == nil {
 			return Issued{Key: m.keyFromStore(child, a), Secret: token}, nil
 		}
@@ -245,7 +257,9 @@ func (m *Manager) Revoke(ctx context.Context, id uuid.UUID) error {
 	if err := m.checkOpen(); err != nil {
 		return err
 	}
-	k, err := m.store.RevokeKey(ctx, id, m.clock().UTC())
+	sctx, cancel := m.storeCtx(ctx)
+	k, err := m.store.RevokeKey(sctx, id, m.clock().UTC())
+	cancel()
 	switch {
 	case err == nil:
 		m.cache.invalidateAccount(k.AccountID)

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,8 +76,11 @@ type Key struct {
 	// tier's limits for this key; nil means the tier's.
 	RequestsPerMonthOverride  *int64
 	RequestsPerMinuteOverride *int
-	// Effective are the limits that apply to this key: its overrides where
-	// set, else its account tier's.
+	// Effective are the limits enforced on this key: for each limit, the
+	// lower of its override (where set) and the account's pool, else the
+	// pool. An override above the pool (the account moved to a lower tier
+	// after the key was issued) is kept but not enforced, and Effective
+	// says so.
 	Effective Limits
 	// Pool are the limits that all keys of the account share: the root key's
 	// effective limits, which are the account tier's.
@@ -127,6 +131,19 @@ func (i Issued) GoString() string { return i.String() }
 // LogValue implements slog.LogValuer with the secret redacted.
 func (i Issued) LogValue() slog.Value {
 	return slog.GroupValue(slog.Any("key", i.Key), slog.String("secret", "[REDACTED]"))
+}
+
+// MarshalJSON encodes the issued key with its secret redacted, as String
+// does, so that a response or log line built with encoding/json cannot
+// leak it by accident. Read the plaintext from the Secret field and encode
+// it yourself where it must be shown.
+func (i Issued) MarshalJSON() ([]byte, error) {
+	// A distinct type without the method, or json.Marshal would recurse.
+	type redacted struct {
+		Key    Key
+		Secret string
+	}
+	return json.Marshal(redacted{Key: i.Key, Secret: "[REDACTED]"})
 }
 
 // ChildOptions configure IssueChild. The zero value issues an unnamed child

@@ -68,34 +68,44 @@ type rateCheck struct {
 	tat        int64 // the TAT to store if the request is admitted
 	slack      int64 // ns of burst left: remaining = slack / interval
 	params     rateParams
-	reset      int64 // UnixNano when the bucket is full again
+	resetIn    int64 // ns from now until the bucket is full again
 	retryAfter int64 // ns; zero when allowed
 }
 
 const ratePeriod = int64(time.Minute)
 
 // rateParams is a rate per minute with its refill interval, the time one
-// request takes to refill. Entries cache them, since integer division is
-// the dearest step of the hot path.
-type rateParams struct{ rate, interval int64 }
+// request takes to refill, and its burst, the most requests a full bucket
+// holds (the rate, or a little more where the interval rounds down).
+// Entries cache them, since integer division is the dearest step of the
+// hot path.
+type rateParams struct{ rate, interval, burst int64 }
 
 func paramsOf(rate int) rateParams {
 	r := int64(min(max(rate, 1), MaxRequestsPerMinute))
-	return rateParams{rate: r, interval: ratePeriod / r}
+	iv := ratePeriod / r
+	return rateParams{rate: r, interval: iv, burst: ratePeriod / iv}
 }
 
-// gcra decides n requests against a bucket with the given TAT (UnixNano) at
-// now, into r. (It writes through a pointer: this runs twice per request,
-// and copying the verdicts showed in profiles.)
+// gcra decides n requests against a bucket with the given TAT at now, into
+// r; both times are monotonic nanoseconds. (It writes through a pointer:
+// this runs twice per request, and copying the verdicts showed in
+// profiles.)
+//
+// The arithmetic cannot overflow: a TAT is never more than ratePeriod ahead
+// of now, and n is clamped to burst+1 before it is multiplied, so
+// n·interval ≤ ratePeriod+interval. More than the burst never fits, so the
+// clamp changes no verdict. (Multiplying an unclamped n let a huge batch
+// wrap around to a small or negative cost and pass.)
 func gcra(r *rateCheck, tat, now int64, p rateParams, n int64) {
 	tat = max(tat, now)
-	next := tat + p.interval*n
+	next := tat + p.interval*min(n, p.burst+1)
 	r.params = p
 	if next-now <= ratePeriod {
-		r.allowed, r.tat, r.slack, r.reset, r.retryAfter = true, next, ratePeriod-(next-now), next, 0
+		r.allowed, r.tat, r.slack, r.resetIn, r.retryAfter = true, next, ratePeriod-(next-now), next-now, 0
 		return
 	}
-	r.allowed, r.tat, r.slack, r.reset, r.retryAfter = false, tat, ratePeriod-(tat-now), tat, next-ratePeriod-now
+	r.allowed, r.tat, r.slack, r.resetIn, r.retryAfter = false, tat, ratePeriod-(tat-now), tat-now, next-ratePeriod-now
 }
 
 // remaining is how many more requests the bucket admits now.

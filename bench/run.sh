@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmark suite, each benchmark beside its floor, and prints the
-# median of every pair and their ratio against the targets of DESIGN.md.
+# median of every pair and their ratio against the targets in the README
+# ("Performance").
 #
 #   bench/run.sh                 # COUNT=6 runs of each benchmark
 #   COUNT=10 bench/run.sh        # more runs on a noisy machine

@@ -11,7 +11,8 @@ import (
 )
 
 // Error codes, the "code" of an error body. The first twelve are the
-// table of DESIGN 1.4; the rest cover situations it does not name.
+// contract's error table (README, "Errors"); the rest cover situations it
+// does not name.
 const (
 	CodeMissingCredentials = "missing_credentials" // 401: no usable Authorization header
 	CodeInvalidAPIKey      = "invalid_api_key"     // 401: malformed or unknown key, or not an API key on a data route

@@ -15,9 +15,10 @@ import (
 	"github.com/keyward/keys/httpadapter"
 )
 
-// golden sets up DESIGN 1.4's example: a pro account whose root key was
-// issued at 10:30:00.75 and last used at 11:15:00.4, and a child with a
-// name, an expiry and both overrides, then moves the clock to 11:20.
+// golden sets up the README's GET /account/key example: a pro account
+// whose root key was issued at 10:30:00.75 and last used at 11:15:00.4,
+// and a child with a name, an expiry and both overrides, then moves the
+// clock to 11:20.
 type golden struct {
 	*fixture
 	root, child keys.Issued

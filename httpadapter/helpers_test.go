@@ -23,8 +23,8 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-// start is the fake clock's first reading: the time of DESIGN 1.4's
-// example.
+// start is the fake clock's first reading: the time of the README's
+// GET /account/key example.
 var start = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
 
 // fakeClock is a keys.Config.Clock that tests move by hand.

@@ -88,8 +88,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	// Close after the last request: it flushes usage counts and last-used
-	// times, then the store closes.
+	// After the last request, a final flush with its own deadline, so a
+	// hung store cannot hold the exit (Shutdown logs what it could not
+	// write); close then returns Shutdown's result and closes the store.
+	fctx, fcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	_ = b.m.Shutdown(fctx)
+	fcancel()
 	err = errors.Join(err, b.close())
 	if err == nil {
 		log.Info("keys: stopped cleanly")
