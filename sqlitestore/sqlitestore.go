@@ -42,8 +42,10 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %q: %w", path, err)
 	}
-	// The writer's first connection has switched the file to WAL, which
-	// the readers rely on.
+	// The readers rely on WAL to read beside the writer.
+	if err := ensureWAL(ctx, writer); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())
+	}
 	readers, err := openPool(ctx, uri, readerParams, max(4, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())

@@ -18,7 +18,6 @@ var migrationFiles embed.FS
 const (
 	migrationsTable      = "keys_migrations"
 	migrationLocksTable  = "keys_migration_locks"
-	migrateAttempts      = 3
 	pgMigrationLockQuery = "SELECT pg_advisory_lock(hashtext(current_schema() || '.keys_migrations'))"
 	pgMigrationUnlock    = "SELECT pg_advisory_unlock(hashtext(current_schema() || '.keys_migrations'))"
 )
@@ -40,8 +39,14 @@ func migrateSchema(ctx context.Context, db *bun.DB) error {
 		defer unlock()
 	}
 	// A SQLite run that lost a race to another process fails on the
-	// winner's tables; the next attempt finds them recorded.
-	for range migrateAttempts {
+	// winner's tables; the next attempt finds them recorded. Each lost
+	// race means another process applied one more migration, so one
+	// attempt per migration, plus the first, always suffices.
+	ups, err := fs.Glob(migrationFiles, dir+"/*.up.sql")
+	if err != nil {
+		return err
+	}
+	for range len(ups) + 1 {
 		if err = runMigrations(ctx, db, dir); err == nil || ctx.Err() != nil {
 			break
 		}
