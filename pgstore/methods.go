@@ -75,3 +75,18 @@ func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store
 func (s *Store) Usage(ctx context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error) {
 	return s.core.Usage(ctx, accountID, keyID, month)
 }
+
+// InitSetting implements store.Store.
+func (s *Store) InitSetting(ctx context.Context, name, value string) (string, error) {
+	return s.core.InitSetting(ctx, name, value)
+}
+
+// PruneRevoked implements store.Store.
+func (s *Store) PruneRevoked(ctx context.Context, before time.Time) (int, error) {
+	return s.core.PruneRevoked(ctx, before)
+}
+
+// ListKeysPage implements store.Store.
+func (s *Store) ListKeysPage(ctx context.Context, accountID string, after store.KeyCursor, limit int, includeRevoked bool, now time.Time) ([]store.Key, error) {
+	return s.core.ListKeysPage(ctx, accountID, after, limit, includeRevoked, now)
+}
