@@ -320,7 +320,9 @@ func TestPepperChangesTheHash(t *testing.T) {
 // the pepper fingerprint existed.
 type forgetfulStore struct{ store.Store }
 
-func (forgetfulStore) InitSetting(_ context.Context, _, value string) (string, error) { return value, nil }
+func (forgetfulStore) InitSetting(_ context.Context, _, value string) (string, error) {
+	return value, nil
+}
 
 func TestSecretNeverLeaves(t *testing.T) {
 	cs := &countingStore{Store: memstore.New()}
