@@ -6,7 +6,7 @@
 // revocation costs what the account holds, not what the store holds. It
 // has no dependencies beyond the store package.
 //
-// Like every store of this module it has Close() error; here it holds
-// nothing and does nothing, so code can close whichever store it opened
-// the same way.
+// Like every store of this module it has Close() error, to be called after
+// the last keys.Manager over it is closed; here it holds nothing and does
+// nothing, so code can close whichever store it opened the same way.
 package memstore

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -12,7 +13,10 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ io.Closer   = (*Store)(nil) // every store closes the same way
+)
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {

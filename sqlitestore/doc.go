@@ -25,7 +25,8 @@
 // opening one new file at once would see SQLITE_BUSY (Open retries it).
 //
 // Close releases what the Store holds; every store of this module has the
-// same Close() error.
+// same Close() error, to be called after the last keys.Manager over it is
+// closed.
 //
 // Times are stored as INTEGER Unix microseconds, exact and in UTC; the
 // schema is created and upgraded by embedded migrations on Open and New.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/uptrace/bun"
@@ -16,7 +17,10 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ io.Closer   = (*Store)(nil) // every store closes the same way
+)
 
 // Store is a store.Store in a SQLite database. Its methods are safe for
 // concurrent use; see store.Store for what each one does.
