@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 
 	"github.com/keyward/keys/internal/sqlstore"
@@ -40,14 +37,7 @@ func TestUpgradeInPlace(t *testing.T) {
 		testUpgrade(t, db)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		cfg, err := pgx.ParseConfig(sqlstoretest.FreshPostgresSchema(t, "keys_upgrade_"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-		db := bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New())
-		t.Cleanup(func() { db.Close() })
-		testUpgrade(t, db)
+		testUpgrade(t, pgBunDB(t, "keys_upgrade_"))
 	})
 }
 
