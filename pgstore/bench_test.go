@@ -48,13 +48,6 @@ func BenchmarkResolveHashFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	stmt, err := db.Prepare(`SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
-		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
-		FROM keys_api_keys WHERE hash = $1`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stmt.Close()
 	var (
 		id, account, rootID, prefix, name string
 		isRoot                            bool
@@ -62,14 +55,8 @@ func BenchmarkResolveHashFloor(b *testing.B) {
 		used, expires, revoked            sql.NullTime
 		q, r                              sql.NullInt64
 	)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		h := hashes[i%len(hashes)]
-		if err := stmt.QueryRow(h[:]).Scan(&id, &account, &rootID, &prefix, &name, &isRoot, &created,
-			&used, &expires, &revoked, &q, &r); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	sqlstoretest.BenchRawResolve(b, db, `SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
+		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
+		FROM keys_api_keys WHERE hash = $1`, hashes,
+		&id, &account, &rootID, &prefix, &name, &isRoot, &created, &used, &expires, &revoked, &q, &r)
 }

@@ -86,29 +86,16 @@ func BenchmarkResolveHashFloor(b *testing.B) {
 	_, path, root := benchStore(b)
 	hashes := addChildren(b, path, root, benchKeys)
 	db := rawDB(b, path)
-	stmt, err := db.Prepare(`SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
-		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
-		FROM keys_api_keys WHERE hash = ?`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stmt.Close()
 	var (
 		id, account, rootID, prefix, name string
 		isRoot                            bool
 		created                           int64
 		used, expires, revoked, q, r      sql.NullInt64
 	)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		h := hashes[i%len(hashes)]
-		if err := stmt.QueryRow(h[:]).Scan(&id, &account, &rootID, &prefix, &name, &isRoot, &created,
-			&used, &expires, &revoked, &q, &r); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	sqlstoretest.BenchRawResolve(b, db, `SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
+		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
+		FROM keys_api_keys WHERE hash = ?`, hashes,
+		&id, &account, &rootID, &prefix, &name, &isRoot, &created, &used, &expires, &revoked, &q, &r)
 }
 
 // BenchmarkReplaceRootKey10000Children times a reissue that revokes 10,000

@@ -2,6 +2,7 @@ package sqlstoretest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -123,4 +124,25 @@ func CloseAtEnd[C interface{ Close() error }](t testing.TB, c C) C {
 		}
 	})
 	return c
+}
+
+// BenchRawResolve is the floor BenchResolveHash is measured against: query,
+// a SELECT of a key row by its hash (the one parameter), prepared on db
+// with plain database/sql and run over hashes in turn, each row scanned
+// into dest.
+func BenchRawResolve(b *testing.B, db *sql.DB, query string, hashes []store.Hash, dest ...any) {
+	stmt, err := db.Prepare(query)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer stmt.Close()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		h := hashes[i%len(hashes)]
+		if err := stmt.QueryRow(h[:]).Scan(dest...); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }
