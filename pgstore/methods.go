@@ -1,6 +1,10 @@
 package pgstore
 
 // The store.Store methods, delegated to the shared SQL implementation.
+// They are written out rather than promoted from an embedded core: the core
+// is internal, so embedding it would put an unusable exported field in this
+// package's API and leave these methods out of its documentation, and each
+// backend keeps a place for what only it does around a call.
 
 import (
 	"context"
