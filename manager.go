@@ -52,6 +52,8 @@ type Manager struct {
 
 // New returns a Manager over st. Fields of cfg left zero take their
 // defaults; an invalid field is an error wrapping ErrInvalidArgument.
+// New records a fingerprint of Config.Pepper in the store on first use and
+// fails with ErrPepperMismatch if a later Manager's pepper differs.
 // New starts two goroutines, one that flushes every FlushInterval and one
 // that sweeps idle state and refreshes the clock as often, and, if st
 // implements store.Notifier, one that follows its notifications; Shutdown
@@ -62,6 +64,9 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPepper(st, cfg.Pepper); err != nil {
 		return nil, err
 	}
 	env := "sk_" + cfg.Environment + "_"

@@ -1,9 +1,9 @@
 package memstore
 
 import (
-	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -13,7 +13,10 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ io.Closer   = (*Store)(nil) // every store closes the same way
+)
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
@@ -23,8 +26,36 @@ type Store struct {
 	byHash   map[store.Hash]*store.Key
 	// activeRoot maps an account ID to its unrevoked root key.
 	activeRoot map[string]*store.Key
-	keyUsage   map[usageKey]int64
-	acctUsage  map[acctUsageKey]int64
+	// byAccount holds every key of an account, and unrevoked the ones not
+	// revoked yet, so that a reissue or a revocation costs what the account
+	// has, not what the whole store ever held.
+	byAccount map[string]keySet
+	unrevoked map[string]keySet
+	keyUsage  map[usageKey]int64
+	acctUsage map[acctUsageKey]int64
+	settings  map[string]string
+}
+
+// keySet is a set of stored keys.
+type keySet map[uuid.UUID]*store.Key
+
+// add puts k into the set of group, creating the set as needed.
+func add(sets map[string]keySet, group string, k *store.Key) {
+	set, ok := sets[group]
+	if !ok {
+		set = make(keySet)
+		sets[group] = set
+	}
+	set[k.ID] = k
+}
+
+// remove takes k out of the set of group, dropping an emptied set.
+func remove(sets map[string]keySet, group string, k *store.Key) {
+	set := sets[group]
+	delete(set, k.ID)
+	if len(set) == 0 {
+		delete(sets, group)
+	}
 }
 
 type usageKey struct {
@@ -44,8 +75,11 @@ func New() *Store {
 		keys:       make(map[uuid.UUID]*store.Key),
 		byHash:     make(map[store.Hash]*store.Key),
 		activeRoot: make(map[string]*store.Key),
+		byAccount:  make(map[string]keySet),
+		unrevoked:  make(map[string]keySet),
 		keyUsage:   make(map[usageKey]int64),
 		acctUsage:  make(map[acctUsageKey]int64),
+		settings:   make(map[string]string),
 	}
 }
 
@@ -108,10 +142,8 @@ func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, expect uuid.UU
 		return err
 	}
 	now = utc(now)
-	for _, k := range s.keys {
-		if k.AccountID == root.AccountID && k.RevokedAt == nil {
-			k.RevokedAt = &now
-		}
+	for _, k := range s.unrevoked[root.AccountID] {
+		s.revokeLocked(k, now)
 	}
 	s.insertLocked(root)
 	return nil
@@ -150,8 +182,22 @@ func (s *Store) insertLocked(k store.Key) {
 	p := &k
 	s.keys[k.ID] = p
 	s.byHash[k.Hash] = p
-	if k.IsRoot && k.RevokedAt == nil {
-		s.activeRoot[k.AccountID] = p
+	add(s.byAccount, k.AccountID, p)
+	if k.RevokedAt == nil {
+		add(s.unrevoked, k.AccountID, p)
+		if k.IsRoot {
+			s.activeRoot[k.AccountID] = p
+		}
+	}
+}
+
+// revokeLocked sets k's RevokedAt (k must be unrevoked) and keeps the
+// indexes of unrevoked keys in step.
+func (s *Store) revokeLocked(k *store.Key, now time.Time) {
+	k.RevokedAt = &now
+	remove(s.unrevoked, k.AccountID, k)
+	if s.activeRoot[k.AccountID] == k {
+		delete(s.activeRoot, k.AccountID)
 	}
 }
 
@@ -167,14 +213,11 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 		return clone(k), nil
 	}
 	now = utc(now)
-	k.RevokedAt = &now
+	s.revokeLocked(k, now)
 	if k.IsRoot {
-		if s.activeRoot[k.AccountID] == k {
-			delete(s.activeRoot, k.AccountID)
-		}
-		for _, c := range s.keys {
-			if c.RootKeyID == id && c.RevokedAt == nil {
-				c.RevokedAt = &now
+		for _, c := range s.unrevoked[k.AccountID] {
+			if c.RootKeyID == id {
+				s.revokeLocked(c, now)
 			}
 		}
 	}
@@ -221,19 +264,13 @@ func (s *Store) ActiveRootKey(_ context.Context, accountID string) (store.Key, e
 // ListKeys implements store.Store.
 func (s *Store) ListKeys(_ context.Context, accountID string) ([]store.Key, error) {
 	s.mu.RLock()
-	out := []store.Key{}
-	for _, k := range s.keys {
-		if k.AccountID == accountID {
-			out = append(out, clone(k))
-		}
+	set := s.byAccount[accountID]
+	out := make([]store.Key, 0, len(set))
+	for _, k := range set {
+		out = append(out, clone(k))
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b store.Key) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID.String(), b.ID.String())
-	})
+	slices.SortFunc(out, store.CompareKeys)
 	return out, nil
 }
 

@@ -31,4 +31,8 @@
 // ResolveHash is a server-side prepared statement (one per pooled
 // connection) and Subscribe holds a LISTENing session, so a PgBouncer in
 // front of PostgreSQL must use session pooling, not transaction pooling.
+//
+// Close stops subscriptions and releases what the Store holds; every store
+// of this module has the same Close() error, to be called after the last
+// keys.Manager over it is closed.
 package pgstore

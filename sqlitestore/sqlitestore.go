@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 
 	"github.com/uptrace/bun"
@@ -16,7 +17,10 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ io.Closer   = (*Store)(nil) // every store closes the same way
+)
 
 // Store is a store.Store in a SQLite database. Its methods are safe for
 // concurrent use; see store.Store for what each one does.
@@ -42,8 +46,10 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %q: %w", path, err)
 	}
-	// The writer's first connection has switched the file to WAL, which
-	// the readers rely on.
+	// The readers rely on WAL to read beside the writer.
+	if err := ensureWAL(ctx, writer); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())
+	}
 	readers, err := openPool(ctx, uri, readerParams, max(4, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())

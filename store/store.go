@@ -107,6 +107,35 @@ type Store interface {
 	// Usage returns the stored counts of one key and of its account for one
 	// month; counts never written are zero. It never returns ErrNotFound.
 	Usage(ctx context.Context, accountID string, keyID uuid.UUID, month Month) (UsageTotal, error)
+
+	// InitSetting stores value under name unless a value is stored under
+	// that name already, and returns what is stored after the call: value
+	// the first time, the earlier value ever after (a setting is written
+	// once and never changed). Concurrent calls for one name, from any
+	// process, all return the same value. name is 1 to 128 bytes; value may
+	// be empty. Settings are the store's own facts about itself (such as a
+	// fingerprint of the pepper its key hashes were made with), not secrets.
+	InitSetting(ctx context.Context, name, value string) (stored string, err error)
+
+	// PruneRevoked deletes, in one atomic step, every key whose RevokedAt
+	// is at or before before, with the key's own usage counts (the
+	// account's counts stay), and returns how many keys it deleted. A root
+	// key is kept while it has a child that is not deleted with it, so no
+	// key ever names a missing root. A pruned key is gone: Key and
+	// ResolveHash return ErrNotFound for it, and its ID and hash may be
+	// stored again.
+	PruneRevoked(ctx context.Context, before time.Time) (n int, err error)
+
+	// ListKeysPage returns at most limit keys of the account, ordered by
+	// (CreatedAt, ID) like ListKeys, starting after the position after (the
+	// zero KeyCursor starts at the beginning). Unless includeRevoked is
+	// set it leaves out the keys whose RevokedAt is at or before now
+	// (expired keys are included). Paging by position rather than by
+	// offset keeps it right while keys are added or revoked between pages:
+	// a key present throughout is returned exactly once, and keys issued
+	// later come at the end. limit must be positive. An unknown account
+	// yields an empty slice and no error.
+	ListKeysPage(ctx context.Context, accountID string, after KeyCursor, limit int, includeRevoked bool, now time.Time) ([]Key, error)
 }
 
 // Notifier is an optional capability of a Store shared by several

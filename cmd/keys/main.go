@@ -63,6 +63,7 @@ func commands() []command {
 		{"list", "-account ID", "list an account's keys", cmdList},
 		{"show", "-id KEY_ID", "show a key", cmdShow},
 		{"inspect", "< TOKEN", "read a token from standard input and show its key or why it fails", cmdInspect},
+		{"prune", "-older-than DURATION", "delete keys revoked at least DURATION (2160h = 90 days) ago", cmdPrune},
 	}
 }
 
