@@ -59,6 +59,10 @@ func TestStoreTimeoutBoundsEveryCall(t *testing.T) {
 		must(err)
 		must(m.Flush(ctx()))
 		must(m.Revoke(ctx(), child.Key.ID))
+		_, _, err = m.ListKeysPage(ctx(), "acct_1", keys.Page{})
+		must(err)
+		_, err = m.PruneRevoked(ctx(), time.Hour)
+		must(err)
 		st.mu.Lock()
 		for _, name := range storeMethods {
 			if st.calls[name] == 0 {

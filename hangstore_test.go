@@ -50,7 +50,8 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 }
 
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
-	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage"}
+	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
+	"InitSetting", "PruneRevoked", "ListKeysPage"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -206,4 +207,25 @@ func (b *syncBuf) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+func (s *hangStore) InitSetting(ctx context.Context, name, value string) (string, error) {
+	if err := s.enter(ctx, "InitSetting"); err != nil {
+		return "", err
+	}
+	return s.Store.InitSetting(ctx, name, value)
+}
+
+func (s *hangStore) PruneRevoked(ctx context.Context, before time.Time) (int, error) {
+	if err := s.enter(ctx, "PruneRevoked"); err != nil {
+		return 0, err
+	}
+	return s.Store.PruneRevoked(ctx, before)
+}
+
+func (s *hangStore) ListKeysPage(ctx context.Context, accountID string, after store.KeyCursor, limit int, includeRevoked bool, now time.Time) ([]store.Key, error) {
+	if err := s.enter(ctx, "ListKeysPage"); err != nil {
+		return nil, err
+	}
+	return s.Store.ListKeysPage(ctx, accountID, after, limit, includeRevoked, now)
 }

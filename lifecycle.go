@@ -61,7 +61,9 @@ func (m *Manager) ListKeysPage(ctx context.Context, accountID string, p Page) (k
 		return nil, "", err
 	}
 	// One more than asked tells whether another page follows.
-	ks, err := m.store.ListKeysPage(ctx, accountID, after, limit+1, p.IncludeRevoked, m.clock())
+	sctx, cancel := m.storeCtx(ctx)
+	ks, err := m.store.ListKeysPage(sctx, accountID, after, limit+1, p.IncludeRevoked, m.clock())
+	cancel()
 	if err != nil {
 		return nil, "", mapStoreErr(err, nil, "listing keys")
 	}
@@ -121,7 +123,9 @@ func (m *Manager) PruneRevoked(ctx context.Context, olderThan time.Duration) (in
 	if olderThan < 0 {
 		return 0, invalidf("olderThan %v is negative", olderThan)
 	}
-	n, err := m.store.PruneRevoked(ctx, m.clock().Add(-olderThan))
+	sctx, cancel := m.storeCtx(ctx)
+	n, err := m.store.PruneRevoked(sctx, m.clock().Add(-olderThan))
+	cancel()
 	if err != nil {
 		return 0, mapStoreErr(err, nil, "pruning revoked keys")
 	}

@@ -66,7 +66,7 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPepper(st, cfg.Pepper); err != nil {
+	if err := checkPepper(st, cfg.Pepper, cfg.StoreTimeout); err != nil {
 		return nil, err
 	}
 	env := "sk_" + cfg.Environment + "_"

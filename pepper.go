@@ -27,8 +27,6 @@ const (
 	fingerprintLabel = "github.com/keyward/keys pepper fingerprint v1"
 	// noPepper is the fingerprint of "no pepper".
 	noPepper = "none"
-	// pepperCheckTimeout bounds the store call New makes.
-	pepperCheckTimeout = 30 * time.Second
 )
 
 // pepperFingerprint identifies a pepper without revealing it: an
@@ -46,10 +44,15 @@ func pepperFingerprint(pepper []byte) string {
 }
 
 // checkPepper records the fingerprint of pepper in st on first use and
-// afterwards compares it with what st recorded.
-func checkPepper(st store.Store, pepper []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), pepperCheckTimeout)
-	defer cancel()
+// afterwards compares it with what st recorded, bounded by timeout (none
+// when it is negative, as Config.StoreTimeout says).
+func checkPepper(st store.Store, pepper []byte, timeout time.Duration) error {
+	ctx := context.Background()
+	if timeout >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	want := pepperFingerprint(pepper)
 	got, err := st.InitSetting(ctx, pepperSetting, want)
 	if err != nil {
