@@ -25,6 +25,7 @@ func newFlags(e *env, name string) (*flag.FlagSet, *common) {
 	}
 	fs.StringVar(&c.db, "db", def, "SQLite file or postgres:// URL (default $KEYS_DB, else keys.db)")
 	fs.BoolVar(&c.json, "json", false, "print JSON")
+	fs.String("config", e.getenv("KEYS_CONFIG"), "TOML config file (default $KEYS_CONFIG; keys.example.toml lists every setting)")
 	return fs, c
 }
 
@@ -43,7 +44,7 @@ func parse(fs *flag.FlagSet, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	return nil
+	return applyConfig(fs, e)
 }
 
 // required reports the first of the named string flags left empty.

@@ -31,6 +31,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	conf           *config // the merged -config file, environment and flags, set by parse
 }
 
 // usageError marks a mistake in how the command was called: exit status 2.

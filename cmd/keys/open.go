@@ -35,8 +35,9 @@ func isPostgres(db string) bool {
 	return false
 }
 
-// open opens the store that db names and a Manager over it. The pepper
-// comes from $KEYS_PEPPER so that the server and the CLI hash alike.
+// open opens the store that db names and a Manager over it. The tiers,
+// environment and pepper come from the configuration (-config, the
+// environment), so that the server and the CLI agree.
 func open(ctx context.Context, e *env, db string, cfg keys.Config) (*backend, error) {
 	var (
 		st     store.Store
@@ -55,9 +56,14 @@ func open(ctx context.Context, e *env, db string, cfg keys.Config) (*backend, er
 		}
 		st, closer = s, s.Close
 	}
-	if p := e.getenv("KEYS_PEPPER"); p != "" {
-		cfg.Pepper = []byte(p)
+	if e.conf == nil { // a command that parsed no flags: the environment alone
+		c, err := loadConfig("", e.getenv)
+		if err != nil {
+			return nil, errors.Join(err, closer())
+		}
+		e.conf = c
 	}
+	e.conf.keysConfig(&cfg)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
