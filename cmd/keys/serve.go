@@ -63,7 +63,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/account/", conf.withCORS(h))
 	mux.Handle("/v1/ping", onlyMethods("GET, HEAD", h.RequireKey(http.HandlerFunc(ping))))
-	mux.Handle("/", notFound) // every other path: a JSON 404, not the mux's text
+	mux.Handle("/", notFound)          // every other path: a JSON 404, not the mux's text
 	proxies, _ := conf.proxyPrefixes() // checked by parse
 	srv := &http.Server{
 		Handler:           withClientAddr(proxies, jsonPaths([]string{"/account"}, mux)),
