@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -218,5 +220,32 @@ func TestCLIReadsConfigTiers(t *testing.T) {
 	cliJSON(t, db, &acct, "account", "create", "-config", cfg, "-id", "a", "-tier", "gold")
 	if acct["tier"] != "gold" || acct["rate_requests_per_minute"] != float64(7) {
 		t.Fatalf("account = %v", acct)
+	}
+}
+
+// Browsers on a configured origin may call the account routes; others get
+// no CORS headers.
+func TestCORS(t *testing.T) {
+	c := &config{CORS: corsConfig{Origins: []string{"https://app.example"}}}
+	h := c.withCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	for origin, allowed := range map[string]bool{"https://app.example": true, "https://evil.example": false} {
+		r := httptest.NewRequest(http.MethodOptions, "/account/key/reissue", nil)
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Access-Control-Request-Method", "POST")
+		r.Header.Set("Access-Control-Request-Headers", "authorization")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		got := rec.Header().Get("Access-Control-Allow-Origin")
+		if (got == origin) != allowed {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q", origin, got)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/account/key", nil)
+	r.Header.Set("Origin", "https://app.example")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if !strings.Contains(rec.Header().Get("Access-Control-Expose-Headers"), "X-Ratelimit-Remaining") &&
+		!strings.Contains(rec.Header().Get("Access-Control-Expose-Headers"), "X-RateLimit-Remaining") {
+		t.Errorf("rate-limit headers not exposed: %q", rec.Header().Get("Access-Control-Expose-Headers"))
 	}
 }
