@@ -1,7 +1,7 @@
 // Command keys is a ready API-key server over the keys library and an
 // operator CLI for the same database.
 //
-//	keys serve [-addr 127.0.0.1:8080] [-db keys.db] [-jwt-secret S]
+//	keys serve [-config keys.toml] [-print-config] [-addr 127.0.0.1:8080] [-db keys.db] [-jwt-secret S | -jwks-url URL ...]
 //	keys account create -id ID [-tier TIER] [-verified]
 //	keys account verify -id ID
 //	keys account tier -id ID -tier TIER
@@ -14,8 +14,11 @@
 //	keys inspect < token
 //
 // Every command takes -db (default $KEYS_DB, else keys.db; a postgres://
-// URL selects PostgreSQL) and -json (machine-readable output). The server
-// and the CLI must share $KEYS_PEPPER if the server uses one. inspect reads
+// URL selects PostgreSQL), -json (machine-readable output) and -config (a
+// TOML file, default $KEYS_CONFIG; keys.example.toml lists every key). Each
+// setting comes from the file, then its environment variable, then its
+// flag, the last winning; the CLI given the server's -config applies the
+// same tiers, environment and pepper. inspect reads
 // the token from standard input, never from the command line, where it
 // would land in the shell's history.
 //
