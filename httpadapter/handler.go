@@ -159,7 +159,7 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	cred, e := h.credential(r)
+	cred, e := h.credential(w, r)
 	if e != nil {
 		h.fail(w, r, e)
 		return
@@ -211,7 +211,7 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	cred, e := h.credential(r)
+	cred, e := h.credential(w, r)
 	if e != nil {
 		h.fail(w, r, e)
 		return

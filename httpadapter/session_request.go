@@ -1,8 +1,11 @@
 package httpadapter
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/keyward/keys"
 )
 
 // CodeCrossOriginRequest is the code of a 403 for a state-changing request
@@ -41,9 +44,9 @@ func (h *Handler) setRequestSessions(opts Options) {
 // credential reads the request's credential: the Authorization header if
 // there is one (it always wins), else the request session, else none (401
 // missing_credentials). A bearer session token is verified here.
-func (h *Handler) credential(r *http.Request) (credential, *Error) {
+func (h *Handler) credential(w http.ResponseWriter, r *http.Request) (credential, *Error) {
 	if len(r.Header["Authorization"]) == 0 && h.reqSession != nil {
-		return h.requestSession(r)
+		return h.requestSession(w, r)
 	}
 	token, apiKey, e := h.bearer(r, true)
 	if e != nil {
@@ -60,15 +63,14 @@ func (h *Handler) credential(r *http.Request) (credential, *Error) {
 }
 
 // requestSession authorises r by Options.SessionFromRequest. A request
-// that changes state (any method but GET, HEAD and OPTIONS) must first
-// pass the cross-origin check, before the session function runs: a
-// browser sends cookies with a cross-site form post, and a cookie alone
-// must not reissue a key for another site. API keys and bearer sessions
-// are not checked: a browser never attaches them on its own.
-func (h *Handler) requestSession(r *http.Request) (credential, *Error) {
-	if err := h.crossOrigin.Check(r); err != nil {
-		return credential{}, errCrossOrigin(err)
-	}
+// that changes state (any method but GET, HEAD and OPTIONS) must also pass
+// the cross-origin check: a browser sends cookies with a cross-site form
+// post, and a cookie alone must not reissue a key for another site. The
+// refusal comes after authentication, so, as DESIGN 5.6 says of every
+// such 403, it counts against the account's per-minute rate and carries
+// the X-RateLimit-* headers. API keys and bearer sessions are not checked:
+// a browser never attaches them on its own.
+func (h *Handler) requestSession(w http.ResponseWriter, r *http.Request) (credential, *Error) {
 	acct, err := h.reqSession(r)
 	if err != nil {
 		return credential{}, errInvalidSession(err)
@@ -76,5 +78,26 @@ func (h *Handler) requestSession(r *http.Request) (credential, *Error) {
 	if acct == "" {
 		return credential{}, errMissingCredentials(challengeBare)
 	}
+	if err := h.crossOrigin.Check(r); err != nil {
+		h.countSessionRate(w, r, acct)
+		return credential{}, errCrossOrigin(err)
+	}
 	return credential{account: acct}, nil
+}
+
+// countSessionRate counts a refused session request against the rate of
+// its account's root key (or, before the first key, its account's pool)
+// and sets the rate-limit headers. The refusal stands whatever the count
+// says: credentials are checked before the rate.
+func (h *Handler) countSessionRate(w http.ResponseWriter, r *http.Request, acct string) {
+	ctx := r.Context()
+	root, err := h.m.RootKey(ctx, acct)
+	var d keys.Decision
+	switch {
+	case err == nil:
+		d, _ = h.m.AllowRate(ctx, root)
+	case errors.Is(err, keys.ErrNoActiveRootKey):
+		d, _ = h.m.AllowAccountRate(ctx, acct)
+	}
+	setRateHeaders(w, &d)
 }

@@ -19,8 +19,11 @@ func cookieSessions(r *http.Request) (string, error) {
 	if err != nil {
 		return "", nil
 	}
-	if c.Value == "s1" {
+	switch c.Value {
+	case "s1":
 		return "acct_1", nil
+	case "st":
+		return "acct_t", nil // tier t: 2 requests a minute
 	}
 	return "", errors.New("no such session")
 }
@@ -65,9 +68,26 @@ func TestSessionFromRequest(t *testing.T) {
 			"Sec-Fetch-Site: cross-site", "Origin: https://evil.example",
 			"Content-Type: application/x-www-form-urlencoded"))
 		checkError(t, rec, http.StatusForbidden, httpadapter.CodeCrossOriginRequest)
+		checkRateHeaders(t, rec)
 		if rootID() != before {
 			t.Fatal("the cross-site post reissued the key")
 		}
+	})
+	t.Run("cross-site refusals count against the rate", func(t *testing.T) {
+		f.account(t, "acct_t", testTier, true)
+		for range 2 {
+			rec := do(cookieReq(http.MethodPost, "/account/key/reissue", "st", "Sec-Fetch-Site: cross-site"))
+			checkError(t, rec, http.StatusForbidden, httpadapter.CodeCrossOriginRequest)
+		}
+		// The third is still a 403 (credentials come before the rate)...
+		rec := do(cookieReq(http.MethodPost, "/account/key/reissue", "st", "Sec-Fetch-Site: cross-site"))
+		checkError(t, rec, http.StatusForbidden, httpadapter.CodeCrossOriginRequest)
+		if rec.Header().Get("X-RateLimit-Remaining") != "0" {
+			t.Errorf("X-RateLimit-Remaining = %q", rec.Header().Get("X-RateLimit-Remaining"))
+		}
+		// ...and the account's own same-origin request finds the minute used.
+		rec = do(cookieReq(http.MethodPost, "/account/key/reissue", "st", "Sec-Fetch-Site: same-origin"))
+		checkError(t, rec, http.StatusTooManyRequests, httpadapter.CodeRateLimited)
 	})
 	t.Run("cross-origin post without Sec-Fetch-Site refused", func(t *testing.T) {
 		rec := do(cookieReq(http.MethodPost, "/account/key/reissue", "s1", "Origin: https://evil.example"))
