@@ -8,3 +8,13 @@ func RefreshJWKS(v *JWKSVerifier) error {
 	<-f.done
 	return f.err
 }
+
+// WaitJWKS waits for v's running fetch, if any, without starting one.
+func WaitJWKS(v *JWKSVerifier) {
+	v.mu.Lock()
+	f := v.inflight
+	v.mu.Unlock()
+	if f != nil {
+		<-f.done
+	}
+}

@@ -19,19 +19,23 @@ const (
 	testIss = "https://login.example/"
 	testAud = "keys-api"
 	// testWait is JWKSConfig.Timeout in these tests: how long a request
-	// may wait on the provider.
-	testWait = 300 * time.Millisecond
+	// may wait on the provider. Generous, for a loaded machine; the
+	// deadline tests tell it from FetchTimeout (10s).
+	testWait = 2 * time.Second
 )
 
 // newJWKSVerifier returns a verifier over srv on the fake clock, with the
-// background refresh out of the way (tests refresh by hand).
+// background refresh out of the way (tests refresh by hand), once its first
+// fetch has ended. A hung fetch lasts FetchTimeout (10s), far beyond
+// testWait, so a request that waited for it could not pass for one that
+// respected its deadline.
 func newJWKSVerifier(t testing.TB, srv *jwksServer, clk *fakeClock, mod func(*httpadapter.JWKSConfig)) *httpadapter.JWKSVerifier {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cfg := httpadapter.JWKSConfig{
 		URL: srv.URL, Issuer: testIss, Audience: testAud, Clock: clk.Now,
-		RefreshInterval: time.Hour, Timeout: testWait, FetchTimeout: time.Second,
+		RefreshInterval: time.Hour, Timeout: testWait, FetchTimeout: 10 * time.Second,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -40,6 +44,7 @@ func newJWKSVerifier(t testing.TB, srv *jwksServer, clk *fakeClock, mod func(*ht
 	if err != nil {
 		t.Fatal(err)
 	}
+	httpadapter.WaitJWKS(v)
 	return v
 }
 
@@ -171,7 +176,7 @@ func TestJWKSRotationWhileRequestsFlow(t *testing.T) {
 	wait()
 
 	// The provider fails in every way: the last good set stays.
-	for _, mode := range []string{"500", "garbage", "huge", "hang"} {
+	for _, mode := range []string{"500", "garbage", "huge"} {
 		srv.set(mode)
 		if err := httpadapter.RefreshJWKS(v); err == nil {
 			t.Errorf("%s: the refresh succeeded", mode)
@@ -179,8 +184,15 @@ func TestJWKSRotationWhileRequestsFlow(t *testing.T) {
 		wait()
 	}
 
-	// An unknown kid while the provider hangs: refused within the
-	// deadline, not after the provider's silence.
+	// The provider hangs during a refresh, and a token with an unknown kid
+	// joins that refresh: refused within its deadline, not after the
+	// provider's silence (the fetch itself lasts 10s).
+	srv.set("hang")
+	n := srv.fetches.Load()
+	go func() { _ = httpadapter.RefreshJWKS(v) }() // ends when the test's cleanup releases the provider
+	for srv.fetches.Load() == n {
+		time.Sleep(time.Millisecond)
+	}
 	clk.Add(httpadapter.DefaultJWKSMinRefreshInterval + time.Second)
 	k3 := newHandKey(t, "ES256", "k3")
 	began := time.Now()
@@ -188,7 +200,7 @@ func TestJWKSRotationWhileRequestsFlow(t *testing.T) {
 	if !errors.Is(err, httpadapter.ErrUnknownKeyID) {
 		t.Errorf("unknown kid while down: err = %v", err)
 	}
-	if took := time.Since(began); took > 5*testWait {
+	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("unknown kid while down took %v, the deadline is %v", took, testWait)
 	}
 	wait()
@@ -259,17 +271,27 @@ func TestJWKSProviderDownAtStart(t *testing.T) {
 	k1 := newHandKey(t, "EdDSA", "k1")
 	srv := newJWKSServer(t, k1)
 	srv.set("hang")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	began := time.Now()
-	// A hung fetch holds back new ones until its own timeout ends.
-	v := newJWKSVerifier(t, srv, clk, func(c *httpadapter.JWKSConfig) { c.FetchTimeout = testWait / 3 })
-	if took := time.Since(began); took > 5*testWait {
+	v, err := httpadapter.NewJWKSVerifier(ctx, httpadapter.JWKSConfig{
+		URL: srv.URL, Issuer: testIss, Audience: testAud, Clock: clk.Now,
+		RefreshInterval: time.Hour, Timeout: 300 * time.Millisecond, FetchTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 1500*time.Millisecond { // Timeout, not the 2s FetchTimeout
 		t.Fatalf("NewJWKSVerifier took %v with the provider down", took)
 	}
+	// A hung fetch holds back new ones until its own timeout ends.
+	httpadapter.WaitJWKS(v)
 	tok := k1.token(t, good(clk, "acct_1"))
 	if _, err := v.VerifySession(context.Background(), tok); err == nil {
 		t.Fatal("accepted a token with no key set")
 	}
 	srv.set("")
+	httpadapter.WaitJWKS(v) // the fetch that token started ends at its timeout
 	clk.Add(httpadapter.DefaultJWKSMinRefreshInterval)
 	if acct, err := v.VerifySession(context.Background(), tok); err != nil || acct != "acct_1" {
 		t.Fatalf("after recovery: %q, %v", acct, err)
@@ -337,10 +359,11 @@ func TestJWKSSessionThroughHandler(t *testing.T) {
 	}
 	srv.set("hang")
 	clk.Add(httpadapter.DefaultJWKSMinRefreshInterval)
-	began := time.Now()
 	k2 := newHandKey(t, "ES256", "k2")
-	checkError(t, f.get("/account/key", k2.token(t, good(clk, "acct_1"))), http.StatusUnauthorized, httpadapter.CodeInvalidSession)
-	if took := time.Since(began); took > 5*testWait {
+	tok := k2.token(t, good(clk, "acct_1"))
+	began := time.Now()
+	checkError(t, f.get("/account/key", tok), http.StatusUnauthorized, httpadapter.CodeInvalidSession)
+	if took := time.Since(began); took > 5*time.Second { // the fetch it started hangs for 10s
 		t.Errorf("took %v", took)
 	}
 }
