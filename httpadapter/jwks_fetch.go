@@ -6,6 +6,7 @@ package httpadapter
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -161,7 +162,22 @@ func limitClient(c *http.Client) *http.Client {
 		base = http.DefaultTransport
 	}
 	cc.Transport = limitTransport{base: base}
+	if cc.CheckRedirect == nil {
+		cc.CheckRedirect = noDowngrade
+	}
 	return &cc
+}
+
+// noDowngrade follows redirects as net/http does, but never from https to
+// plain http, where the keys could be swapped on the way.
+func noDowngrade(r *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("httpadapter: JWKS: stopped after 10 redirects")
+	}
+	if via[0].URL.Scheme == "https" && r.URL.Scheme != "https" {
+		return errors.New("httpadapter: JWKS: refused a redirect from https to " + r.URL.Scheme)
+	}
+	return nil
 }
 
 type limitTransport struct{ base http.RoundTripper }

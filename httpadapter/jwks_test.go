@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -365,5 +366,26 @@ func TestJWKSSessionThroughHandler(t *testing.T) {
 	checkError(t, f.get("/account/key", tok), http.StatusUnauthorized, httpadapter.CodeInvalidSession)
 	if took := time.Since(began); took > 5*time.Second { // the fetch it started hangs for 10s
 		t.Errorf("took %v", took)
+	}
+}
+
+// A key set is never fetched over plain http after a redirect from https.
+func TestJWKSRefusesDowngradeRedirect(t *testing.T) {
+	clk := &fakeClock{now: start}
+	k1 := newHandKey(t, "ES256", "k1")
+	plain := newJWKSServer(t, k1)
+	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plain.URL, http.StatusFound))
+	defer tlsSrv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	v, err := httpadapter.NewJWKSVerifier(ctx, httpadapter.JWKSConfig{
+		URL: tlsSrv.URL, Issuer: testIss, Audience: testAud, Clock: clk.Now, HTTPClient: tlsSrv.Client(),
+		RefreshInterval: time.Hour, Timeout: testWait,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := httpadapter.RefreshJWKS(v); err == nil || plain.fetches.Load() != 0 {
+		t.Fatalf("refresh err = %v after %d plain fetches; want refused before any", err, plain.fetches.Load())
 	}
 }
