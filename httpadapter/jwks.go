@@ -92,8 +92,9 @@ type JWKSConfig struct {
 	FetchTimeout time.Duration
 
 	// HTTPClient fetches the key set. Default: a client with no timeout
-	// of its own (FetchTimeout applies). Its transport is wrapped to read
-	// at most MaxJWKSBytes of an answer.
+	// of its own (FetchTimeout applies). A copy is used: its transport is
+	// wrapped to read at most MaxJWKSBytes of an answer, and, unless it
+	// has its own CheckRedirect, it never follows https to plain http.
 	HTTPClient *http.Client
 
 	// AllowHTTP permits a plain http URL on a non-loopback host (a
