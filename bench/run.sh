@@ -37,6 +37,7 @@ bench SQLiteAuthenticateMiss SQLiteAuthenticateMissFloor 1.5 ratio
 sqlitestore ResolveHash ResolveHashFloor 1.5 ratio
 pgstore ResolveHash ResolveHashFloor - ratio
 httpadapter GetAccountKey GetAccountKeyFloorSameHeaders - ratio
+httpadapter SessionJWT/JWKSVerifier.ES256 SessionJWT/floor=ecdsa.Verify - ratio
 bench LoopbackGetAccountKey LoopbackGetAccountKeyFloor 0.8 rps
 keys Allow - 100 abs
 keys AllowParallel - 100 abs

@@ -20,6 +20,18 @@
 // the JWTVerifier of this package or a SessionFunc. The account endpoints
 // take both; RequireKey takes API keys only.
 //
+// Sessions from a login provider (Auth0, Clerk, Cognito, Keycloak,
+// Supabase, Firebase) are verified against its published keys by
+// NewJWKSVerifier. Both JWT verifiers read tokens strictly: canonical
+// base64url only, no "crit", sane "exp"/"nbf"/"iat", "Ed25519" accepted as
+// EdDSA, an optional required "typ".
+//
+// A host whose sessions are cookies sets Options.SessionFromRequest: it is
+// asked when a request to the account endpoints has no Authorization
+// header, and a state-changing request authorised by it must pass
+// http.CrossOriginProtection (Options.TrustedOrigins), else 403
+// cross_origin_request.
+//
 // # Endpoints
 //
 // GET /account/key (and HEAD) returns {"key":{…}}, thirteen fields: for an

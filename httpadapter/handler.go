@@ -40,6 +40,24 @@ type Options struct {
 	// header are never logged. Default: nothing is logged.
 	Logger *slog.Logger
 
+	// SessionFromRequest, if set, finds a session in the request itself
+	// (a cookie, typically) for the account endpoints, when the request
+	// has no Authorization header (which always wins). It returns the
+	// session's account; "" with a nil error means no session (401
+	// missing_credentials), an error a bad one (401 invalid_session, the
+	// error logged, never shown). A state-changing request authorised this
+	// way must pass http.CrossOriginProtection (403 cross_origin_request
+	// otherwise), because a browser attaches cookies to requests made by
+	// other sites. Default nil: sessions come only as bearer tokens.
+	SessionFromRequest func(*http.Request) (accountID string, err error)
+
+	// TrustedOrigins are origins ("https://app.example.com", scheme, host
+	// and port only) whose cross-origin requests may change state with a
+	// SessionFromRequest session. New panics on a malformed one. Default
+	// none: only same-origin requests (and requests from non-browser
+	// clients, which send no Origin or Sec-Fetch-Site) pass.
+	TrustedOrigins []string
+
 	// MaxBodyBytes bounds the request body of the account endpoints, which
 	// is ignored: up to this many bytes are read and discarded (so the
 	// connection can be reused), and a longer body is refused with 413
@@ -67,6 +85,8 @@ type Handler struct {
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
 	maxBody      int64
+	reqSession   func(*http.Request) (string, error)
+	crossOrigin  *http.CrossOriginProtection
 }
 
 // New returns a Handler over m. It panics if m is nil, a programming error
@@ -98,6 +118,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
+	h.setRequestSessions(opts)
 	return h
 }
 
@@ -138,25 +159,21 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	token, apiKey, e := h.bearer(r, true)
+	cred, e := h.credential(w, r)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
 	ctx := r.Context()
 	var k keys.Key
-	if apiKey {
+	if cred.apiKey {
 		var err error
-		if k, err = h.m.Authenticate(ctx, token); err != nil {
+		if k, err = h.m.Authenticate(ctx, cred.token); err != nil {
 			h.fail(w, r, fromKeys(err))
 			return
 		}
 	} else {
-		acct, e := h.session(ctx, token)
-		if e != nil {
-			h.fail(w, r, e)
-			return
-		}
+		acct := cred.account
 		var err error
 		if k, err = h.m.RootKey(ctx, acct); err != nil {
 			if errors.Is(err, keys.ErrNoActiveRootKey) {
@@ -194,16 +211,16 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	token, apiKey, e := h.bearer(r, true)
+	cred, e := h.credential(w, r)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
 	var iss keys.Issued
-	if apiKey {
-		iss, e = h.reissueByKey(w, r, token)
+	if cred.apiKey {
+		iss, e = h.reissueByKey(w, r, cred.token)
 	} else {
-		iss, e = h.reissueBySession(w, r, token)
+		iss, e = h.reissueBySession(w, r, cred.account)
 	}
 	if e != nil {
 		h.fail(w, r, e)
@@ -247,12 +264,8 @@ func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token str
 // reissueBySession reissues for the account of a session, counting the
 // request against its root key's rate (or, before the first key, its
 // account's).
-func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, token string) (keys.Issued, *Error) {
+func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct string) (keys.Issued, *Error) {
 	ctx := r.Context()
-	acct, e := h.session(ctx, token)
-	if e != nil {
-		return keys.Issued{}, e
-	}
 	root, err := h.m.RootKey(ctx, acct)
 	switch {
 	case err == nil:

@@ -17,7 +17,7 @@ func cmdAccountCreate(ctx context.Context, e *env, args []string) error {
 	if err := checkAccountID("id", *id); err != nil {
 		return err
 	}
-	t, err := checkTier(*tier)
+	t, err := checkTier(e, *tier)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func cmdAccountTier(ctx context.Context, e *env, args []string) error {
 	if err := checkAccountID("id", *id); err != nil {
 		return err
 	}
-	t, err := checkTier(*tier)
+	t, err := checkTier(e, *tier)
 	if err != nil {
 		return err
 	}

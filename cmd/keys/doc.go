@@ -1,7 +1,7 @@
 // Command keys is a ready API-key server over the keys library and an
 // operator CLI for the same database.
 //
-//	keys serve [-addr 127.0.0.1:8080] [-jwt-secret S] [-cache-ttl 5s] [-demo auto|true|false]
+//	keys serve [-config keys.toml] [-print-config] [-addr 127.0.0.1:8080] [-jwt-secret S | -jwks-url URL ...] [-cache-ttl 5s] [-demo auto|true|false]
 //	keys account create -id ID [-tier TIER] [-verified]
 //	keys account verify -id ID
 //	keys account tier -id ID -tier TIER
@@ -25,6 +25,11 @@
 // database. The server and the CLI must share $KEYS_PEPPER if the server
 // uses one. inspect reads the token from standard input, never from the
 // command line, where it would land in the shell's history.
+// Every command also takes -config (a TOML file, default $KEYS_CONFIG;
+// keys.example.toml lists every key). Each setting comes from the file,
+// then its environment variable, then its flag, the last winning; the CLI
+// given the server's -config applies the same tiers, environment and
+// pepper.
 //
 // Exit status: 0 on success, 1 when the operation failed (a one-line reason
 // on standard error), 2 on bad input (a line saying what was wrong).

@@ -33,6 +33,7 @@ func newFlagsNoJSON(e *env, name string) (*flag.FlagSet, *common) {
 	// words, rather than also quoting the value it happens to have.
 	fs.StringVar(&c.db, "db", "", "SQLite file, postgres:// URL or host=… dbname=… DSN (default $KEYS_DB, else keys.db)")
 	fs.StringVar(&c.env, "env", "", "live or test: the environment of the database's keys, sk_live_ or sk_test_ (default $KEYS_ENVIRONMENT, else live)")
+	fs.String("config", "", "TOML config file (default $KEYS_CONFIG; keys.example.toml lists every setting)")
 	return fs, c
 }
 
@@ -55,6 +56,9 @@ func parse(fs *flag.FlagSet, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
+	if err := applyConfig(fs, e); err != nil {
+		return err
+	}
 	defaults := map[string][2]string{"db": {"KEYS_DB", "keys.db"}, "env": {"KEYS_ENVIRONMENT", "live"}}
 	for name, d := range defaults {
 		f := fs.Lookup(name)
@@ -73,6 +77,13 @@ func parse(fs *flag.FlagSet, e *env, args []string) error {
 		if v := f.Value.String(); v != "live" && v != "test" {
 			return usagef("-env %q: want live or test", v)
 		}
+	}
+	// The config keeps what the command will use, defaults included.
+	if f := fs.Lookup("db"); f != nil {
+		e.conf.Database = f.Value.String()
+	}
+	if f := fs.Lookup("env"); f != nil {
+		e.conf.Environment = f.Value.String()
 	}
 	if f := fs.Lookup("db"); f != nil {
 		return checkDSN(f.Value.String())

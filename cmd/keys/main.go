@@ -34,6 +34,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	conf           *config // the merged -config file, environment and flags, set by parse
 }
 
 // usageError marks a mistake in how the command was called: exit status 2.
@@ -51,7 +52,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "[-addr ADDR] [-jwt-secret S] [-cache-ttl D] [-demo auto|true|false] [-db DB] [-env ENV]", "run the key server", cmdServe},
+		{"serve", "[-config FILE] [-print-config] [-addr ADDR] [-db DB] [-env ENV] [-cache-ttl D] [-demo auto|true|false] [-jwt-secret S | -jwks-url URL -jwt-issuer ISS -jwt-audience AUD [-jwt-type T] [-jwt-account-claim C]] [-cors-origins O,…] [-trusted-proxies CIDR,…]", "run the key server", cmdServe},
 		{"account create", "-id ID [-tier TIER] [-verified]", "create an account (and the database, if it does not exist)", cmdAccountCreate},
 		{"account verify", "-id ID", "mark an account's email verified", cmdAccountVerify},
 		{"account tier", "-id ID -tier TIER", "change an account's tier", cmdAccountTier},

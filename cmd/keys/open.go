@@ -77,9 +77,14 @@ func open(ctx context.Context, e *env, c *common, create bool, cfg keys.Config) 
 		}
 		st, closer = s, s.Close
 	}
-	if p := e.getenv("KEYS_PEPPER"); p != "" {
-		cfg.Pepper = []byte(p)
+	if e.conf == nil { // a command that parsed no flags: the environment alone
+		c, err := loadConfig("", e.getenv)
+		if err != nil {
+			return nil, errors.Join(err, closer())
+		}
+		e.conf = c
 	}
+	e.conf.keysConfig(&cfg)
 	cfg.Environment = c.env
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -14,7 +14,8 @@ import (
 	"github.com/keyward/keys/httpadapter"
 )
 
-// demoAccount is the account serve creates on a database without it.
+// demoAccount is the account serve creates on a database without it,
+// unless the configuration names another.
 const demoAccount = "demo"
 
 // shutdownGrace bounds how long in-flight requests may finish after
@@ -24,22 +25,23 @@ const shutdownGrace = 10 * time.Second
 func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlagsNoJSON(e, "serve")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	jwtSecret := fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs, at least 32 bytes (default $KEYS_JWT_SECRET, which is safer: a flag shows in ps; none: API keys only)")
+	fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs, at least 32 bytes (default $KEYS_JWT_SECRET, which is safer: a flag shows in ps; none: API keys only)")
 	demo := demoAuto
 	fs.Var(&demo, "demo", "create the demo account (tier pro) and print its root key if the database lacks it; `mode` is auto (only on a new SQLite database), true or false")
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
+	printConfig := addServeFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
+	conf := e.conf // the flags above, merged with -config and the environment
+	if *printConfig {
+		return conf.printConfig(e.stdout)
+	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
 
-	var sessions httpadapter.SessionVerifier
-	if *jwtSecret != "" {
-		v, err := httpadapter.NewJWTVerifier(httpadapter.JWTConfig{Secret: []byte(*jwtSecret)})
-		if err != nil {
-			return usagef("-jwt-secret: %v", err)
-		}
-		sessions = v
+	sessions, err := conf.sessionVerifier(ctx, log)
+	if err != nil {
+		return err
 	}
 	// Known before open, which creates the file.
 	fresh := newSQLite(c.db)
@@ -53,17 +55,19 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	base := "http://" + ln.Addr().String()
 	if demo.wanted(fresh) {
-		if err := bootstrapDemo(ctx, e, b.m, base); err != nil {
+		if err := bootstrapDemo(ctx, e, b.m, base, conf.Demo.Account); err != nil {
 			return errors.Join(err, ln.Close(), b.close())
 		}
 	}
 
-	h := httpadapter.New(b.m, httpadapter.Options{Sessions: sessions, Logger: log})
+	h := httpadapter.New(b.m, httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins()})
 	mux := http.NewServeMux()
-	mux.Handle("/account/", h)
-	mux.Handle("GET /v1/ping", h.RequireKey(http.HandlerFunc(ping)))
+	mux.Handle("/account/", conf.withCORS(h))
+	mux.Handle("/v1/ping", onlyMethods("GET, HEAD", h.RequireKey(http.HandlerFunc(ping))))
+	mux.Handle("/", notFound)          // every other path: a JSON 404, not the mux's text
+	proxies, _ := conf.proxyPrefixes() // checked by parse
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           withClientAddr(proxies, jsonPaths([]string{"/account"}, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -103,7 +107,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 
 // bootstrapDemo creates the demo account on first start and prints its
 // root key, once, with curl lines to try it.
-func bootstrapDemo(ctx context.Context, e *env, m *keys.Manager, base string) error {
+func bootstrapDemo(ctx context.Context, e *env, m *keys.Manager, base, demoAccount string) error {
 	err := m.CreateAccount(ctx, keys.Account{ID: demoAccount, Tier: keys.Pro, EmailVerified: true})
 	if errors.Is(err, keys.ErrAccountExists) {
 		return nil

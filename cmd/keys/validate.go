@@ -48,13 +48,29 @@ func printable(s string) bool {
 }
 
 // configuredTiers are the tiers this CLI knows the limits of: the
-// library's defaults, as it has no tier configuration of its own yet.
-func configuredTiers() map[keys.Tier]keys.Limits { return keys.DefaultTiers() }
+// library's defaults with the configuration's tiers (-config, $KEYS_TIERS)
+// merged over them, as keys.Config.Tiers merges them.
+func configuredTiers(e *env) map[keys.Tier]keys.Limits {
+	tiers := keys.DefaultTiers()
+	var cfg keys.Config
+	e.conf.keysConfig(&cfg)
+	for t, l := range cfg.Tiers {
+		d := tiers[t]
+		if l.RequestsPerMinute != 0 {
+			d.RequestsPerMinute = l.RequestsPerMinute
+		}
+		if l.RequestsPerMonth != 0 {
+			d.RequestsPerMonth = l.RequestsPerMonth
+		}
+		tiers[t] = d
+	}
+	return tiers
+}
 
 // checkTier refuses a tier that is not configured here as bad usage: an
 // account on it would get limits this CLI cannot state.
-func checkTier(tier string) (keys.Tier, error) {
-	tiers := configuredTiers()
+func checkTier(e *env, tier string) (keys.Tier, error) {
+	tiers := configuredTiers(e)
 	if _, ok := tiers[keys.Tier(tier)]; ok {
 		return keys.Tier(tier), nil
 	}
