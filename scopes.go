@@ -24,7 +24,9 @@ const (
 // without scopes (a root key, or an unrestricted child), else whether
 // scope is one of k.Scopes, matched exactly. It relies on k.Scopes being
 // sorted, as every Key from the Manager has them; an unsorted list can only
-// make it answer false.
+// make it answer false. HasScope and AllowsAddr take a pointer, unlike
+// Key's other methods, so that a check on the hot path does not copy the
+// whole Key.
 func (k *Key) HasScope(scope string) bool {
 	if k.Scopes == nil || k.IsRoot {
 		return true
