@@ -79,7 +79,9 @@ func (k *Key) AllowsAddr(addr netip.Addr) bool {
 	return lo > 0 && ps[lo-1].Contains(addr)
 }
 
-func be32(b [4]byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b [4]byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // validScopes checks scopes and returns them sorted without duplicates.
 func validScopes(scopes []string) ([]string, error) {
