@@ -29,7 +29,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 	e := m.cache.get(&h, now.mono)
 	if e == nil {
 		var err error
-		if e, err = m.resolve(ctx, &h, now.mono); err != nil {
+		if e, err = m.resolve(ctx, &h, now); err != nil {
 			return Key{}, err
 		}
 	}
@@ -37,7 +37,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 		return Key{}, e.err
 	}
 	if now.wall >= e.expiresAt {
-		return Key{}, ErrExpiredKey
+		return Key{}, e.stopped(now.wall)
 	}
 	m.lastUsed.touch(e, now.wall)
 	k := e.key
@@ -46,8 +46,8 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 }
 
 // resolve reads the key with hash h from the store and caches it as
-// loaded at mono.
-func (m *Manager) resolve(ctx context.Context, h *store.Hash, mono int64) (*entry, error) {
+// loaded at now.
+func (m *Manager) resolve(ctx context.Context, h *store.Hash, now instant) (*entry, error) {
 	seq := m.cache.begin()
 	sctx, cancel := m.storeCtx(ctx)
 	r, err := m.store.ResolveHash(sctx, *h)
@@ -59,23 +59,31 @@ func (m *Manager) resolve(ctx context.Context, h *store.Hash, mono int64) (*entr
 		hash:      *h,
 		key:       m.keyFromStore(r.Key, r.Account),
 		expiresAt: unixNano(r.Key.ExpiresAt),
+		revokesAt: unixNano(r.Key.RevokedAt),
 		slot:      m.cache.slotOf(r.Key.AccountID),
 		seq:       seq,
-		loadedAt:  mono,
+		loadedAt:  now.mono,
 	}
 	e.keyRate, e.poolRate = paramsOf(e.key.Effective.RequestsPerMinute), paramsOf(e.key.Pool.RequestsPerMinute)
-	if revoked(&r) {
+	if revoked(&r, time.Unix(0, now.wall)) {
 		e.err = ErrRevokedKey
 	}
+	// A retiring key stops at its RevokedAt like at an expiry, without a
+	// store read; stopped tells the two apart.
+	e.expiresAt = min(e.expiresAt, e.revokesAt)
 	m.cache.put(e)
 	return e, nil
 }
 
-// revoked reports whether a resolved key is dead: revoked itself, or a
-// child whose root is not the account's active root. Checking the second
-// here means no path that forgets the cascade can keep a child alive.
-func revoked(r *store.Resolved) bool {
-	return r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID)
+// revoked reports whether a resolved key is dead at now: revoked itself
+// (RevokedAt not after now), or a child with no RevokedAt of its own whose
+// root is not the account's active root. A child whose root was replaced
+// with a grace carries the grace end as its own RevokedAt, stamped in the
+// same step. Checking the root here means no path that forgets the cascade
+// can keep a child alive.
+func revoked(r *store.Resolved, now time.Time) bool {
+	return r.Key.RevokedAsOf(now) ||
+		(!r.Key.IsRoot && r.Key.RevokedAt == nil && r.Key.RootKeyID != r.ActiveRootID)
 }
 
 // RootKey returns the account's active root key, for callers that
@@ -153,6 +161,7 @@ func (m *Manager) keyFromStore(k store.Key, a store.Account) Key {
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
 		RequestsPerMonthOverride: k.RequestsPerMonth, RequestsPerMinuteOverride: k.RequestsPerMinute,
 		Effective: eff, Pool: pool,
+		Scopes: k.Scopes, Metadata: k.Metadata, AllowedNetworks: k.AllowedNetworks,
 	}
 }
 
@@ -208,7 +217,7 @@ func (m *Manager) Inspect(ctx context.Context, token string) (Key, error) {
 	}
 	k := m.keyFromStore(r.Key, r.Account)
 	switch {
-	case revoked(&r):
+	case revoked(&r, m.clock()):
 		return k, ErrRevokedKey
 	case !k.Active(m.clock()):
 		return k, ErrExpiredKey

@@ -63,9 +63,15 @@ func TestStoreTimeoutBoundsEveryCall(t *testing.T) {
 		must(err)
 		_, err = m.PruneRevoked(ctx(), time.Hour)
 		must(err)
+		_, err = m.ListAccounts(ctx(), "", 10)
+		must(err)
+		must(m.CreateAccount(ctx(), keys.Account{ID: "acct_gone", Tier: keys.Free}))
+		must(m.DeleteAccount(ctx(), "acct_gone"))
 		st.mu.Lock()
 		for _, name := range storeMethods {
-			if st.calls[name] == 0 {
+			// ReplaceRootKey stays in the contract for stores' other
+			// callers; the Manager rotates through RotateRootKey.
+			if st.calls[name] == 0 && name != "ReplaceRootKey" {
 				t.Errorf("the workout never called %s", name)
 			}
 			if st.noDL[name] != 0 {

@@ -51,7 +51,7 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
-	"InitSetting", "PruneRevoked", "ListKeysPage"}
+	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -228,4 +228,25 @@ func (s *hangStore) ListKeysPage(ctx context.Context, accountID string, after st
 		return nil, err
 	}
 	return s.Store.ListKeysPage(ctx, accountID, after, limit, includeRevoked, now)
+}
+
+func (s *hangStore) RotateRootKey(ctx context.Context, root store.Key, r store.Rotation) (store.Key, error) {
+	if err := s.enter(ctx, "RotateRootKey"); err != nil {
+		return store.Key{}, err
+	}
+	return s.Store.RotateRootKey(ctx, root, r)
+}
+
+func (s *hangStore) DeleteAccount(ctx context.Context, id string) error {
+	if err := s.enter(ctx, "DeleteAccount"); err != nil {
+		return err
+	}
+	return s.Store.DeleteAccount(ctx, id)
+}
+
+func (s *hangStore) ListAccounts(ctx context.Context, after string, limit int) ([]store.Account, error) {
+	if err := s.enter(ctx, "ListAccounts"); err != nil {
+		return nil, err
+	}
+	return s.Store.ListAccounts(ctx, after, limit)
 }

@@ -229,7 +229,7 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now instant) error {
 	e := k.ent
 	if e != nil && !m.cache.current(e) {
 		var err error
-		if e, err = m.resolve(ctx, &e.hash, now.mono); err != nil {
+		if e, err = m.resolve(ctx, &e.hash, now); err != nil {
 			return err
 		}
 		if e.err != nil {
@@ -239,9 +239,13 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now instant) error {
 		k.ent = e
 	}
 	switch {
-	case k.RevokedAt != nil:
+	case e != nil:
+		if now.wall >= e.expiresAt {
+			return e.stopped(now.wall)
+		}
+	case k.RevokedAt != nil && now.wall >= unixNano(k.RevokedAt):
 		return ErrRevokedKey
-	case e != nil && now.wall >= e.expiresAt, e == nil && now.wall >= unixNano(k.ExpiresAt):
+	case now.wall >= unixNano(k.ExpiresAt):
 		return ErrExpiredKey
 	}
 	return nil

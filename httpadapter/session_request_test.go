@@ -29,9 +29,11 @@ func cookieSessions(r *http.Request) (string, error) {
 }
 
 // cookieReq is a request to the fixture's host (example.com) with the
-// given cookie and headers ("Name: value").
+// given cookie and headers ("Name: value"). Its body is "{}", a valid
+// reissue body (a text/plain form can post that too: only the origin
+// check stops it).
 func cookieReq(method, path, sid string, headers ...string) *http.Request {
-	r := httptest.NewRequest(method, "http://example.com"+path, strings.NewReader("a=b"))
+	r := httptest.NewRequest(method, "http://example.com"+path, strings.NewReader("{}"))
 	if sid != "" {
 		r.AddCookie(&http.Cookie{Name: "sid", Value: sid})
 	}

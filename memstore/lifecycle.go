@@ -2,91 +2,103 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"time"
+	"strings"
 
 	"github.com/google/uuid"
 
 	"github.com/keyward/keys/store"
 )
 
-// maxSettingName is the longest setting name store.Store accepts.
-const maxSettingName = 128
-
-// InitSetting implements store.Store.
-func (s *Store) InitSetting(_ context.Context, name, value string) (string, error) {
-	if name == "" || len(name) > maxSettingName {
-		return "", fmt.Errorf("memstore: setting name must be 1 to %d bytes", maxSettingName)
+// RotateRootKey implements store.Store.
+func (s *Store) RotateRootKey(_ context.Context, root store.Key, r store.Rotation) (store.Key, error) {
+	if !root.IsRoot || root.RootKeyID != root.ID {
+		return store.Key{}, fmt.Errorf("memstore: RotateRootKey needs a root key whose RootKeyID is its ID")
+	}
+	if r.ExpectNone && r.Expect != uuid.Nil {
+		return store.Key{}, fmt.Errorf("memstore: RotateRootKey with both Expect and ExpectNone")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v, ok := s.settings[name]; ok {
-		return v, nil
+	if _, ok := s.accounts[root.AccountID]; !ok {
+		return store.Key{}, fmt.Errorf("memstore: account %q: %w", root.AccountID, store.ErrNotFound)
 	}
-	s.settings[name] = value
-	return value, nil
+	cur, hasRoot := s.activeRoot[root.AccountID]
+	switch {
+	case r.Expect != uuid.Nil && (!hasRoot || cur.ID != r.Expect):
+		return store.Key{}, fmt.Errorf("memstore: active root of account %q is not %s: %w", root.AccountID, r.Expect, store.ErrConditionFailed)
+	case r.ExpectNone && hasRoot:
+		return store.Key{}, fmt.Errorf("memstore: account %q has an active root: %w", root.AccountID, store.ErrConditionFailed)
+	}
+	if err := s.checkUniqueLocked(&root); err != nil {
+		return store.Key{}, err
+	}
+	if hasRoot {
+		if root.Name == "" {
+			root.Name = cur.Name
+		}
+		if len(root.Metadata) == 0 {
+			root.Metadata = cur.Metadata
+		}
+	}
+	now, end := utc(r.Now), utc(r.GraceEnd)
+	for _, k := range s.byAccount[root.AccountID] {
+		switch {
+		case k.RevokedAsOf(now):
+		case !r.Graceful():
+			k.RevokedAt = &now
+		case k.RevokedAt == nil || k.RevokedAt.After(end):
+			k.RevokedAt = &end
+		}
+	}
+	delete(s.activeRoot, root.AccountID)
+	s.insertLocked(root)
+	return clone(s.keys[root.ID]), nil
 }
 
-// PruneRevoked implements store.Store.
-func (s *Store) PruneRevoked(_ context.Context, before time.Time) (int, error) {
-	before = utc(before)
+// DeleteAccount implements store.Store.
+func (s *Store) DeleteAccount(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	prunable := func(k *store.Key) bool { return k.RevokedAt != nil && !k.RevokedAt.After(before) }
-	// A root stays while one of its children stays.
-	kept := make(map[*store.Key]bool)
-	for _, k := range s.keys {
-		if !k.IsRoot && !prunable(k) {
-			if root, ok := s.keys[k.RootKeyID]; ok {
-				kept[root] = true
-			}
-		}
+	if _, ok := s.accounts[id]; !ok {
+		return fmt.Errorf("memstore: account %q: %w", id, store.ErrNotFound)
 	}
-	pruned := make(map[uuid.UUID]bool)
-	for id, k := range s.keys {
-		if !prunable(k) || kept[k] {
-			continue
-		}
-		delete(s.keys, id)
+	gone := make(map[uuid.UUID]bool)
+	for kid, k := range s.byAccount[id] {
+		gone[kid] = true
+		delete(s.keys, kid)
 		delete(s.byHash, k.Hash)
-		remove(s.byAccount, k.AccountID, k)
-		pruned[id] = true
 	}
-	if len(pruned) > 0 {
-		for u := range s.keyUsage {
-			if pruned[u.id] {
-				delete(s.keyUsage, u)
-			}
+	delete(s.byAccount, id)
+	for u := range s.keyUsage {
+		if gone[u.id] {
+			delete(s.keyUsage, u)
 		}
 	}
-	return len(pruned), nil
+	for u := range s.acctUsage {
+		if u.account == id {
+			delete(s.acctUsage, u)
+		}
+	}
+	delete(s.activeRoot, id)
+	delete(s.accounts, id)
+	return nil
 }
 
-// ListKeysPage implements store.Store.
-func (s *Store) ListKeysPage(_ context.Context, accountID string, after store.KeyCursor, limit int, includeRevoked bool, now time.Time) ([]store.Key, error) {
+// ListAccounts implements store.Store.
+func (s *Store) ListAccounts(_ context.Context, after string, limit int) ([]store.Account, error) {
 	if limit <= 0 {
-		return nil, errors.New("memstore: ListKeysPage needs a positive limit")
+		return nil, fmt.Errorf("memstore: ListAccounts limit %d is not positive", limit)
 	}
-	now = utc(now)
 	s.mu.RLock()
-	page := []store.Key{}
-	for _, k := range s.byAccount[accountID] {
-		if !after.Before(*k) || (!includeRevoked && k.RevokedAt != nil && !k.RevokedAt.After(now)) {
-			continue
+	out := []store.Account{}
+	for id, a := range s.accounts {
+		if id > after {
+			out = append(out, a)
 		}
-		page = append(page, clone(k))
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(page, store.CompareKeys)
-	if len(page) > limit {
-		page = page[:limit]
-	}
-	return page, nil
+	slices.SortFunc(out, func(a, b store.Account) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
 }
-
-// Close implements the Close every store of this module has. A memory
-// store holds nothing outside the Go heap, so it does nothing and returns
-// nil; the Store stays usable.
-func (s *Store) Close() error { return nil }

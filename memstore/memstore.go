@@ -1,9 +1,12 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -26,11 +29,10 @@ type Store struct {
 	byHash   map[store.Hash]*store.Key
 	// activeRoot maps an account ID to its unrevoked root key.
 	activeRoot map[string]*store.Key
-	// byAccount holds every key of an account, and unrevoked the ones not
-	// revoked yet, so that a reissue or a revocation costs what the account
-	// has, not what the whole store ever held.
+	// byAccount holds every key of an account, so that a reissue or a
+	// revocation costs what the account has, not what the whole store
+	// ever held.
 	byAccount map[string]keySet
-	unrevoked map[string]keySet
 	keyUsage  map[usageKey]int64
 	acctUsage map[acctUsageKey]int64
 	settings  map[string]string
@@ -76,7 +78,6 @@ func New() *Store {
 		byHash:     make(map[store.Hash]*store.Key),
 		activeRoot: make(map[string]*store.Key),
 		byAccount:  make(map[string]keySet),
-		unrevoked:  make(map[string]keySet),
 		keyUsage:   make(map[usageKey]int64),
 		acctUsage:  make(map[acctUsageKey]int64),
 		settings:   make(map[string]string),
@@ -126,27 +127,12 @@ func (s *Store) UpdateAccount(_ context.Context, id string, u store.AccountUpdat
 }
 
 // ReplaceRootKey implements store.Store.
-func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
-	if !root.IsRoot || root.RootKeyID != root.ID {
-		return fmt.Errorf("memstore: ReplaceRootKey needs a root key whose RootKeyID is its ID")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.accounts[root.AccountID]; !ok {
-		return fmt.Errorf("memstore: account %q: %w", root.AccountID, store.ErrNotFound)
-	}
-	if cur, ok := s.activeRoot[root.AccountID]; expect != uuid.Nil && (!ok || cur.ID != expect) {
+func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
+	_, err := s.RotateRootKey(ctx, root, store.Rotation{Expect: expect, Now: now})
+	if errors.Is(err, store.ErrConditionFailed) {
 		return fmt.Errorf("memstore: active root %s of account %q: %w", expect, root.AccountID, store.ErrNotFound)
 	}
-	if err := s.checkUniqueLocked(&root); err != nil {
-		return err
-	}
-	now = utc(now)
-	for _, k := range s.unrevoked[root.AccountID] {
-		s.revokeLocked(k, now)
-	}
-	s.insertLocked(root)
-	return nil
+	return err
 }
 
 // InsertChildKey implements store.Store.
@@ -183,21 +169,8 @@ func (s *Store) insertLocked(k store.Key) {
 	s.keys[k.ID] = p
 	s.byHash[k.Hash] = p
 	add(s.byAccount, k.AccountID, p)
-	if k.RevokedAt == nil {
-		add(s.unrevoked, k.AccountID, p)
-		if k.IsRoot {
-			s.activeRoot[k.AccountID] = p
-		}
-	}
-}
-
-// revokeLocked sets k's RevokedAt (k must be unrevoked) and keeps the
-// indexes of unrevoked keys in step.
-func (s *Store) revokeLocked(k *store.Key, now time.Time) {
-	k.RevokedAt = &now
-	remove(s.unrevoked, k.AccountID, k)
-	if s.activeRoot[k.AccountID] == k {
-		delete(s.activeRoot, k.AccountID)
+	if k.IsRoot && k.RevokedAt == nil {
+		s.activeRoot[k.AccountID] = p
 	}
 }
 
@@ -209,19 +182,30 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 	if !ok {
 		return store.Key{}, fmt.Errorf("memstore: key %s: %w", id, store.ErrNotFound)
 	}
-	if k.RevokedAt != nil {
+	now = utc(now)
+	if k.RevokedAsOf(now) {
 		return clone(k), nil
 	}
-	now = utc(now)
-	s.revokeLocked(k, now)
-	if k.IsRoot {
-		for _, c := range s.unrevoked[k.AccountID] {
-			if c.RootKeyID == id {
-				s.revokeLocked(c, now)
-			}
-		}
+	active := k.IsRoot && k.RevokedAt == nil
+	k.RevokedAt = &now
+	switch {
+	case active:
+		delete(s.activeRoot, k.AccountID)
+		s.revokeLocked(k.AccountID, now, func(*store.Key) bool { return true })
+	case k.IsRoot:
+		s.revokeLocked(k.AccountID, now, func(c *store.Key) bool { return c.RootKeyID == id })
 	}
 	return clone(k), nil
+}
+
+// revokeLocked sets RevokedAt = at on every key of the account that is not
+// revoked as of now and that match selects.
+func (s *Store) revokeLocked(account string, now time.Time, match func(*store.Key) bool) {
+	for _, k := range s.byAccount[account] {
+		if !k.RevokedAsOf(now) && match(k) {
+			k.RevokedAt = &now
+		}
+	}
 }
 
 // Key implements store.Store.
@@ -264,13 +248,19 @@ func (s *Store) ActiveRootKey(_ context.Context, accountID string) (store.Key, e
 // ListKeys implements store.Store.
 func (s *Store) ListKeys(_ context.Context, accountID string) ([]store.Key, error) {
 	s.mu.RLock()
-	set := s.byAccount[accountID]
-	out := make([]store.Key, 0, len(set))
-	for _, k := range set {
-		out = append(out, clone(k))
+	out := []store.Key{}
+	for _, k := range s.keys {
+		if k.AccountID == accountID {
+			out = append(out, clone(k))
+		}
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, store.CompareKeys)
+	slices.SortFunc(out, func(a, b store.Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID.String(), b.ID.String())
+	})
 	return out, nil
 }
 
@@ -333,6 +323,13 @@ func normalize(k store.Key) store.Key {
 	if k.RequestsPerMinute != nil {
 		v := *k.RequestsPerMinute
 		k.RequestsPerMinute = &v
+	}
+	k.Scopes = slices.Clone(k.Scopes)
+	k.AllowedNetworks = slices.Clone(k.AllowedNetworks)
+	if len(k.Metadata) == 0 {
+		k.Metadata = nil
+	} else {
+		k.Metadata = maps.Clone(k.Metadata)
 	}
 	return k
 }

@@ -16,19 +16,24 @@ import (
 func cmdReissue(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "reissue")
 	account := fs.String("account", "", "account ID (required)")
+	rf := addReissueFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if err := checkAccountID("account", *account); err != nil {
 		return err
 	}
+	opts, err := rf.options()
+	if err != nil {
+		return err
+	}
 	return withBackend(ctx, e, c, func(b *backend) error {
 		if err := checkEnv(ctx, b, *account); err != nil {
 			return err
 		}
-		iss, err := b.m.Reissue(ctx, *account)
+		iss, err := b.m.Reissue(ctx, *account, opts...)
 		if err != nil {
-			return err
+			return invalidAsUsage(err)
 		}
 		return printIssued(e.stdout, c.json, iss)
 	})
@@ -41,6 +46,7 @@ func cmdChild(ctx context.Context, e *env, args []string) error {
 	expires := fs.String("expires", "", "expiry: an RFC 3339 time or a duration from now (720h), in the future")
 	rpm := fs.Int("rpm", 0, "per-minute rate override, at most the tier's (0: the tier's)")
 	quota := fs.Int64("quota", 0, "monthly quota override, at most the tier's (0: the tier's)")
+	rf := addRestrictionFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
@@ -68,6 +74,9 @@ func cmdChild(ctx context.Context, e *env, args []string) error {
 	case *quota > 0:
 		opts.RequestsPerMonth = quota
 	}
+	if err := rf.apply(&opts); err != nil {
+		return err
+	}
 	return withBackend(ctx, e, c, func(b *backend) error {
 		if err := checkEnv(ctx, b, *account); err != nil {
 			return err
@@ -85,7 +94,7 @@ func cmdChild(ctx context.Context, e *env, args []string) error {
 		}
 		iss, err := b.m.IssueChild(ctx, *account, opts)
 		if err != nil {
-			return err
+			return invalidAsUsage(err)
 		}
 		return printIssued(e.stdout, c.json, iss)
 	})

@@ -41,5 +41,5 @@ func MigrateOnly(ctx context.Context, db *bun.DB, keep func(name string) bool) (
 			}
 		}
 	})
-	return applied, runMigrationsIn(ctx, db, kept)
+	return applied, runMigrationsIn(ctx, db, kept, "")
 }

@@ -2,100 +2,139 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/keyward/keys/store"
 )
 
-const (
-	settingsTable = "keys_settings"
-	// maxSettingName is the longest setting name store.Store accepts (the
-	// schema checks it too).
-	maxSettingName = 128
-)
-
-// InitSetting implements store.Store: an insert that does nothing when the
-// name exists, then a read of what is stored, in one transaction. In
-// PostgreSQL the insert waits for a concurrent insert of the same name to
-// commit, and the read (a new snapshot under READ COMMITTED) sees it.
-func (s *Store) InitSetting(ctx context.Context, name, value string) (string, error) {
-	if name == "" || len(name) > maxSettingName {
-		return "", fmt.Errorf("sqlstore: setting name must be 1 to %d bytes", maxSettingName)
+// RotateRootKey implements store.Store: under the account's lock, one
+// read of the active root (the condition and what the new root inherits),
+// two UPDATEs on indexes for every key of the account however many
+// (revokeAccountKeys), one INSERT.
+func (s *Store) RotateRootKey(ctx context.Context, root store.Key, r store.Rotation) (store.Key, error) {
+	if !root.IsRoot || root.RootKeyID != root.ID {
+		return store.Key{}, errors.New("sqlstore: RotateRootKey needs a root key whose RootKeyID is its ID")
 	}
-	var stored string
+	if r.ExpectNone && r.Expect != uuid.Nil {
+		return store.Key{}, errors.New("sqlstore: RotateRootKey with both Expect and ExpectNone")
+	}
+	var out store.Key
 	err := s.inTx(ctx, func(tx bun.Tx) error {
-		_, err := tx.NewRaw("INSERT INTO "+settingsTable+" (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-			name, value).Exec(ctx)
-		if err != nil {
+		if err := s.lockAccount(ctx, tx, root.AccountID, s.lock.update); err != nil {
 			return err
 		}
-		return tx.NewRaw("SELECT value FROM "+settingsTable+" WHERE name = ?", name).Scan(ctx, &stored)
+		// Under the account lock, so no other change can slip between this
+		// read and the replacement. The WHERE clause repeats the
+		// one-active-root index's predicate so that SQLite uses it.
+		var cur keyRow
+		err := tx.NewSelect().Model(&cur).
+			Where("account_id = ? AND is_root AND revoked_at IS NULL", root.AccountID).Scan(ctx)
+		hasRoot := err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		switch {
+		case r.Expect != uuid.Nil && (!hasRoot || cur.ID != r.Expect):
+			return fmt.Errorf("sqlstore: active root of account %q is not %s: %w", root.AccountID, r.Expect, store.ErrConditionFailed)
+		case r.ExpectNone && hasRoot:
+			return fmt.Errorf("sqlstore: account %q has an active root: %w", root.AccountID, store.ErrConditionFailed)
+		}
+		k := root
+		if hasRoot {
+			old := cur.key()
+			if k.Name == "" {
+				k.Name = old.Name
+			}
+			if len(k.Metadata) == 0 {
+				k.Metadata = old.Metadata
+			}
+		}
+		at := r.Now
+		if r.Graceful() {
+			at = r.GraceEnd
+		}
+		if err := s.revokeAccountKeys(ctx, tx, root.AccountID, r.Now, at); err != nil {
+			return err
+		}
+		row := newKeyRow(k)
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return err
+		}
+		out = row.key()
+		out.CreatedAt = out.CreatedAt.UTC().Truncate(time.Microsecond)
+		out.ExpiresAt = truncPtr(out.ExpiresAt)
+		out.LastUsedAt = truncPtr(out.LastUsedAt)
+		return s.changed(ctx, tx, root.AccountID)
 	})
 	if err != nil {
-		return "", s.wrap(fmt.Sprintf("init setting %q", name), err)
+		return store.Key{}, s.wrap(fmt.Sprintf("rotate root key of account %q", root.AccountID), err)
 	}
-	return stored, nil
+	out.Hash = root.Hash
+	return out, nil
 }
 
-// prunable is the condition on k (a keys table alias) under which
-// PruneRevoked deletes it: revoked at or before the first argument, and
-// not a root that keeps a child which is not pruned (the second argument
-// is the same time).
-const prunable = "k.revoked_at IS NOT NULL AND k.revoked_at <= ? AND NOT EXISTS (" +
-	"SELECT 1 FROM " + keysTable + " c WHERE c.root_key_id = k.id AND c.id <> k.id" +
-	" AND (c.revoked_at IS NULL OR c.revoked_at > ?))"
-
-// PruneRevoked implements store.Store: two DELETEs in one transaction, the
-// keys' usage counts and then the keys. A root and its children go in the
-// same statement, which both databases allow because they check the
-// foreign key at the end of the statement.
-func (s *Store) PruneRevoked(ctx context.Context, before time.Time) (int, error) {
-	at := someTime(before)
-	var n int64
+// DeleteAccount implements store.Store: four DELETEs in one transaction,
+// the keys' usage found through the account's keys.
+func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	err := s.inTx(ctx, func(tx bun.Tx) error {
-		_, err := tx.NewRaw("DELETE FROM "+keyUsageTable+" WHERE key_id IN (SELECT k.id FROM "+keysTable+" k WHERE "+prunable+")",
-			at, at).Exec(ctx)
-		if err != nil {
+		if err := s.lockAccount(ctx, tx, id, s.lock.update); err != nil {
 			return err
 		}
-		res, err := tx.NewRaw("DELETE FROM "+keysTable+" AS k WHERE "+prunable, at, at).Exec(ctx)
-		if err != nil {
-			return err
+		stmts := []string{
+			"DELETE FROM " + keyUsageTable + " WHERE key_id IN (SELECT id FROM " + keysTable + " WHERE account_id = ?)",
+			"DELETE FROM " + accountUsageTable + " WHERE account_id = ?",
+			"DELETE FROM " + keysTable + " WHERE account_id = ?",
+			"DELETE FROM " + accountsTable + " WHERE id = ?",
 		}
-		n, err = res.RowsAffected()
-		return err
+		for _, q := range stmts {
+			if _, err := tx.NewRaw(q, id).Exec(ctx); err != nil {
+				return err
+			}
+		}
+		return s.changed(ctx, tx, id)
 	})
-	if err != nil {
-		return 0, s.wrap("prune revoked keys", err)
-	}
-	return int(n), nil
+	return s.wrap(fmt.Sprintf("delete account %q", id), err)
 }
 
-// ListKeysPage implements store.Store. The position is a row-value
-// comparison, which both databases answer from the (account_id,
-// created_at, id) index.
-func (s *Store) ListKeysPage(ctx context.Context, accountID string, after store.KeyCursor, limit int, includeRevoked bool, now time.Time) ([]store.Key, error) {
+// ListAccounts implements store.Store. PostgreSQL compares text by the
+// database's collation, which need not be byte order, so the query names
+// the "C" collation, which an index of the migration serves.
+func (s *Store) ListAccounts(ctx context.Context, after string, limit int) ([]store.Account, error) {
 	if limit <= 0 {
-		return nil, errors.New("sqlstore: ListKeysPage needs a positive limit")
+		return nil, fmt.Errorf("sqlstore: ListAccounts limit %d is not positive", limit)
 	}
-	rows := []keyRow{}
-	q := s.rdb.NewSelect().Model(&rows).Where("account_id = ?", accountID)
-	if !after.IsZero() {
-		q = q.Where("(created_at, id) > (?, ?)", someTime(after.CreatedAt), after.ID)
+	col := "id"
+	if s.rdb.Dialect().Name() == dialect.PG {
+		col = `id COLLATE "C"`
 	}
-	if !includeRevoked {
-		q = q.Where("(revoked_at IS NULL OR revoked_at > ?)", someTime(now))
+	var rows []accountRow
+	err := s.rdb.NewSelect().Model(&rows).
+		Where(col+" > ?", after).
+		OrderExpr(col).
+		Limit(int64(limit)).
+		Scan(ctx)
+	if err != nil {
+		return nil, s.wrap("list accounts", err)
 	}
-	if err := q.Order("created_at", "id").Limit(int64(limit)).Scan(ctx); err != nil {
-		return nil, s.wrap(fmt.Sprintf("list keys of account %q", accountID), err)
-	}
-	out := make([]store.Key, len(rows))
+	out := make([]store.Account, len(rows))
 	for i := range rows {
-		out[i] = rows[i].key()
+		out[i] = rows[i].account()
 	}
 	return out, nil
+}
+
+// truncPtr returns t as a store returns times: UTC, to the microsecond.
+func truncPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC().Truncate(time.Microsecond)
+	return &v
 }

@@ -47,7 +47,7 @@ func migrateSchema(ctx context.Context, db *bun.DB) error {
 		return err
 	}
 	for range len(ups) + 1 {
-		if err = runMigrations(ctx, db, dir); err == nil || ctx.Err() != nil {
+		if err = runMigrations(ctx, db, dir, ""); err == nil || ctx.Err() != nil {
 			break
 		}
 	}
@@ -57,21 +57,32 @@ func migrateSchema(ctx context.Context, db *bun.DB) error {
 	return nil
 }
 
-// runMigrations applies the migrations that are not recorded as applied.
-func runMigrations(ctx context.Context, db *bun.DB, dir string) error {
+// runMigrations applies the migrations that are not recorded as applied,
+// those named up to upTo when it is not "".
+func runMigrations(ctx context.Context, db *bun.DB, dir, upTo string) error {
 	fsys, err := fs.Sub(migrationFiles, dir)
 	if err != nil {
 		return err
 	}
-	return runMigrationsIn(ctx, db, fsys)
+	return runMigrationsIn(ctx, db, fsys, upTo)
 }
 
 // runMigrationsIn applies the migrations of fsys that are not recorded as
-// applied (tests pass a subset, to build an older schema).
-func runMigrationsIn(ctx context.Context, db *bun.DB, fsys fs.FS) error {
+// applied (tests pass a subset, to build an older schema), those named up
+// to upTo when it is not "".
+func runMigrationsIn(ctx context.Context, db *bun.DB, fsys fs.FS, upTo string) error {
 	ms := migrate.NewMigrations()
 	if err := ms.Discover(fsys); err != nil {
 		return err
+	}
+	if upTo != "" {
+		some := migrate.NewMigrations()
+		for _, m := range ms.Sorted() {
+			if m.Name <= upTo {
+				some.Add(m)
+			}
+		}
+		ms = some
 	}
 	m := migrate.NewMigrator(db, ms,
 		migrate.WithTableName(migrationsTable),
