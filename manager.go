@@ -270,6 +270,10 @@ func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.Cancel
 	if m.cfg.StoreTimeout < 0 {
 		return ctx, func() {}
 	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= m.cfg.StoreTimeout {
+		// The caller's deadline is the tighter one: spare the timer.
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
 }
 
