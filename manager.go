@@ -174,7 +174,17 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.bgCancel()
 	if m.cancelSubscribe != nil {
 		m.cancelSubscribe()
-		<-m.subscribed
+		// Waited for after the flush, and within ctx: a store can take a
+		// while to end a subscription on a dead connection (pgx waits up
+		// to 5s on a server that does not answer), and that must delay
+		// neither the flush nor the return. A subscription still ending
+		// after Shutdown returns only drops cache entries.
+		defer func() {
+			select {
+			case <-m.subscribed:
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if err := m.flush(ctx); err != nil {
 		m.log.Error("keys: final flush failed; these counts are lost unless Flush is called again",
