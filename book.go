@@ -193,8 +193,8 @@ func (b *book) roll(a *accountState, month store.Month) {
 }
 
 // quotaCheck is a quota verdict: the binding window (limit, remaining)
-// and the key's and the pool's own, each with what is left before the
-// request (never below 0).
+// and the key's and the pool's own, with what each has left before the
+// request (possibly below 0: Decision's accessors clamp).
 type quotaCheck struct {
 	allowed             bool
 	limit, remaining    int64
@@ -206,15 +206,16 @@ type quotaCheck struct {
 // account's monthly quota. a.mu must be held.
 func (ks *keyState) checkQuota(k *Key, n int64) quotaCheck {
 	a := ks.acct
-	q := quotaCheck{
-		keyLimit:  k.Effective.RequestsPerMonth,
-		keyLeft:   max(0, k.Effective.RequestsPerMonth-ks.base-ks.pending),
-		poolLimit: k.Pool.RequestsPerMonth,
-		poolLeft:  max(0, k.Pool.RequestsPerMonth-a.base-a.pending),
+	keyLeft := k.Effective.RequestsPerMonth - ks.base - ks.pending
+	poolLeft := k.Pool.RequestsPerMonth - a.base - a.pending
+	left := max(0, min(keyLeft, poolLeft))
+	return quotaCheck{
+		allowed:   n <= left,
+		limit:     min(k.Effective.RequestsPerMonth, k.Pool.RequestsPerMonth),
+		remaining: left,
+		keyLimit:  k.Effective.RequestsPerMonth, keyLeft: keyLeft,
+		poolLimit: k.Pool.RequestsPerMonth, poolLeft: poolLeft,
 	}
-	q.limit, q.remaining = min(q.keyLimit, q.poolLimit), min(q.keyLeft, q.poolLeft)
-	q.allowed = n <= q.remaining
-	return q
 }
 
 // count adds n admitted requests. a.mu must be held.

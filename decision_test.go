@@ -20,8 +20,8 @@ func TestDecisionKeyAndPoolQuota(t *testing.T) {
 			t.Errorf("%s = %d of %d, want %d of %d", name, w.Remaining, w.Limit, remaining, limit)
 		}
 	}
-	want("KeyQuota", d.KeyQuota, 5, 4)
-	want("PoolQuota", d.PoolQuota, 20, 19)
+	want("KeyQuota", d.KeyQuota(), 5, 4)
+	want("PoolQuota", d.PoolQuota(), 20, 19)
 	want("Quota", d.Quota, 5, 4)
 	for range 9 { // the pool's rate (10/min) has 9 left
 		mustAllow(t, f, root)
@@ -32,20 +32,20 @@ func TestDecisionKeyAndPoolQuota(t *testing.T) {
 	}
 	// The pool has 2 left, the child's own quota 4: the pool binds.
 	d = mustAllow(t, f, c)
-	want("KeyQuota", d.KeyQuota, 5, 3)
-	want("PoolQuota", d.PoolQuota, 20, 1)
+	want("KeyQuota", d.KeyQuota(), 5, 3)
+	want("PoolQuota", d.PoolQuota(), 20, 1)
 	want("Quota", d.Quota, 5, 1)
 	mustAllow(t, f, c)
 	d = wantRefused(t, f, c, keys.ErrQuotaExceeded)
-	want("KeyQuota", d.KeyQuota, 5, 2)
-	want("PoolQuota", d.PoolQuota, 20, 0)
-	if d.PoolQuota.Reset != d.Quota.Reset || d.KeyQuota.Reset.IsZero() {
-		t.Errorf("resets: %v %v %v", d.Quota.Reset, d.KeyQuota.Reset, d.PoolQuota.Reset)
+	want("KeyQuota", d.KeyQuota(), 5, 2)
+	want("PoolQuota", d.PoolQuota(), 20, 0)
+	if d.PoolQuota().Reset != d.Quota.Reset || d.KeyQuota().Reset.IsZero() {
+		t.Errorf("resets: %v %v %v", d.Quota.Reset, d.KeyQuota().Reset, d.PoolQuota().Reset)
 	}
 	// AllowRate counts no quota: all three are zero.
 	f.clock.Add(2 * 60e9)
 	d, err := f.m.AllowRate(ctx(), root)
-	if err != nil || d.Quota != (keys.Window{}) || d.KeyQuota != (keys.Window{}) || d.PoolQuota != (keys.Window{}) {
+	if err != nil || d.Quota != (keys.Window{}) || d.KeyQuota() != (keys.Window{}) || d.PoolQuota() != (keys.Window{}) {
 		t.Errorf("AllowRate: %+v, %v", d, err)
 	}
 }

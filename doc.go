@@ -24,15 +24,23 @@
 //
 // Authenticate resolves a token to its Key, with its Effective limits
 // (the lower of its overrides and its tier's) and its account's Pool
-// limits. Allow then decides the request: a per-minute rate and a calendar-month quota, each
-// held per key and per account, so issuing children never multiplies what
-// an account gets. Both calls are answered from memory once a key is warm;
+// limits. Allow then decides the request: a per-minute rate and a
+// calendar-month quota, each held per key and per account, so issuing
+// children never multiplies what an account gets. Both calls are answered from memory once a key is warm;
 // last-used times and usage counts are written in batches every
-// Config.FlushInterval and on Close.
+// Config.FlushInterval and on Shutdown or Close.
 //
 // Revocation through a Manager takes effect in it at once, cached or not.
 // Changes made by another process sharing the store are seen within
 // Config.CacheTTL.
+//
+// # Faults
+//
+// Every store call is bounded by Config.StoreTimeout. Shutdown(ctx) ends a
+// Manager as http.Server.Shutdown ends a server, with the final flush
+// bounded by ctx; what it could not write it reports in a *FlushError and
+// logs. Cache TTLs and rate state run on monotonic time, so wall-clock
+// steps do not stretch them.
 //
 // # Storage
 //

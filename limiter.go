@@ -75,16 +75,13 @@ type rateCheck struct {
 const ratePeriod = int64(time.Minute)
 
 // rateParams is a rate per minute with its refill interval, the time one
-// request takes to refill, and its burst, the most requests a full bucket
-// holds (the rate, or a little more where the interval rounds down).
-// Entries cache them, since integer division is the dearest step of the
-// hot path.
-type rateParams struct{ rate, interval, burst int64 }
+// request takes to refill. Entries cache them, since integer division is
+// the dearest step of the hot path.
+type rateParams struct{ rate, interval int64 }
 
 func paramsOf(rate int) rateParams {
 	r := int64(min(max(rate, 1), MaxRequestsPerMinute))
-	iv := ratePeriod / r
-	return rateParams{rate: r, interval: iv, burst: ratePeriod / iv}
+	return rateParams{rate: r, interval: ratePeriod / r}
 }
 
 // gcra decides n requests against a bucket with the given TAT at now, into
@@ -93,13 +90,15 @@ func paramsOf(rate int) rateParams {
 // profiles.)
 //
 // The arithmetic cannot overflow: a TAT is never more than ratePeriod ahead
-// of now, and n is clamped to burst+1 before it is multiplied, so
-// n·interval ≤ ratePeriod+interval. More than the burst never fits, so the
-// clamp changes no verdict. (Multiplying an unclamped n let a huge batch
-// wrap around to a small or negative cost and pass.)
+// of now, and n is clamped to 2·rate before it is multiplied, so
+// n·interval ≤ 2·ratePeriod. The clamp changes no verdict: a full bucket
+// holds at most rate·ratePeriod/(ratePeriod−rate) requests (the interval
+// rounds down), under 2·rate for any rate up to MaxRequestsPerMinute, so
+// 2·rate never fits. (Multiplying an unclamped n let a huge batch wrap
+// around to a small or negative cost and pass.)
 func gcra(r *rateCheck, tat, now int64, p rateParams, n int64) {
 	tat = max(tat, now)
-	next := tat + p.interval*min(n, p.burst+1)
+	next := tat + p.interval*min(n, 2*p.rate)
 	r.params = p
 	if next-now <= ratePeriod {
 		r.allowed, r.tat, r.slack, r.resetIn, r.retryAfter = true, next, ratePeriod-(next-now), next-now, 0

@@ -42,10 +42,26 @@ type Decision struct {
 	Rate Window
 	// Quota is the monthly window as this key sees it: Limit is the lower
 	// of the key's quota and the pool's, Remaining the fewer requests left
-	// of the two. KeyQuota and PoolQuota are the key's own quota and its
-	// account's pool, each as it stands after this decision. All three are
-	// zero when only the rate was counted (AllowRate).
-	Quota, KeyQuota, PoolQuota Window
+	// of the two. The KeyQuota and PoolQuota methods give each apart.
+	// Quota is zero when only the rate was counted (AllowRate).
+	Quota Window
+
+	// The two monthly windows behind Quota, kept as plain integers: the
+	// hot path fills them, and only a caller that asks builds Windows.
+	keyLimit, keyLeft, poolLimit, poolLeft int64
+}
+
+// KeyQuota is the key's own monthly quota (its override, or the pool's
+// when it has none) as it stands after this decision; zero when only the
+// rate was counted.
+func (d Decision) KeyQuota() Window {
+	return Window{Limit: d.keyLimit, Remaining: max(0, d.keyLeft), Reset: d.Quota.Reset}
+}
+
+// PoolQuota is the account's monthly pool, which all its keys share, as
+// it stands after this decision; zero when only the rate was counted.
+func (d Decision) PoolQuota() Window {
+	return Window{Limit: d.poolLimit, Remaining: max(0, d.poolLeft), Reset: d.Quota.Reset}
 }
 
 // Allow decides one data request by k, which should be the Key that
@@ -127,7 +143,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if countQuota {
 		if q = ks.checkQuota(k, n); !q.allowed {
 			a.mu.Unlock()
-			return quotaRefusal(q, span, now.wall), ErrQuotaExceeded
+			return quotaRefusal(&q, span, now.wall), ErrQuotaExceeded
 		}
 	}
 	if m.limiter == nil {
@@ -158,7 +174,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 			}
 		}
 	}
-	return decision(q, &r, span, n, countQuota, now.wall), r.err()
+	return decision(&q, &r, span, n, countQuota, now.wall), r.err()
 }
 
 // takeRate asks the configured Limiter.
@@ -184,19 +200,17 @@ func (r rateCheck) err() error {
 	return ErrRateLimited
 }
 
-func quotaRefusal(q quotaCheck, span *monthSpan, now int64) Decision {
-	reset := time.Unix(0, span.end).UTC()
-	w := Window{Limit: q.limit, Remaining: q.remaining, Reset: reset}
+func quotaRefusal(q *quotaCheck, span *monthSpan, now int64) Decision {
+	w := Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
 	return Decision{Limit: w.Limit, Remaining: w.Remaining, Reset: w.Reset,
 		RetryAfter: time.Duration(span.end - now), Reason: ErrQuotaExceeded, Quota: w,
-		KeyQuota:  Window{Limit: q.keyLimit, Remaining: q.keyLeft, Reset: reset},
-		PoolQuota: Window{Limit: q.poolLimit, Remaining: q.poolLeft, Reset: reset}}
+		keyLimit: q.keyLimit, keyLeft: q.keyLeft, poolLimit: q.poolLimit, poolLeft: q.poolLeft}
 }
 
 // decision assembles what the rate and (if counted) the quota said at wall
 // time now. The headline window is the rate's unless the quota has fewer
 // requests left.
-func decision(q quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota bool, now int64) (d Decision) {
+func decision(q *quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota bool, now int64) (d Decision) {
 	d.Allowed = r.allowed
 	d.Rate = Window{Limit: r.params.rate, Remaining: r.remaining(), Reset: time.Unix(0, now+r.resetIn).UTC()}
 	d.Limit, d.Remaining, d.Reset = d.Rate.Limit, d.Rate.Remaining, d.Rate.Reset
@@ -204,14 +218,12 @@ func decision(q quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota b
 		d.Reason, d.RetryAfter = ErrRateLimited, time.Duration(r.retryAfter)
 	}
 	if countQuota {
-		reset := time.Unix(0, span.end).UTC()
-		d.Quota = Window{Limit: q.limit, Remaining: q.remaining, Reset: reset}
-		d.KeyQuota = Window{Limit: q.keyLimit, Remaining: q.keyLeft, Reset: reset}
-		d.PoolQuota = Window{Limit: q.poolLimit, Remaining: q.poolLeft, Reset: reset}
+		d.Quota = Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
+		d.keyLimit, d.keyLeft, d.poolLimit, d.poolLeft = q.keyLimit, q.keyLeft, q.poolLimit, q.poolLeft
 		if r.allowed {
 			d.Quota.Remaining -= n
-			d.KeyQuota.Remaining -= n
-			d.PoolQuota.Remaining -= n
+			d.keyLeft -= n
+			d.poolLeft -= n
 			if d.Quota.Remaining < d.Rate.Remaining {
 				d.Limit, d.Remaining, d.Reset = d.Quota.Limit, d.Quota.Remaining, d.Quota.Reset
 			}

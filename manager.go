@@ -179,7 +179,17 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.bgCancel()
 	if m.cancelSubscribe != nil {
 		m.cancelSubscribe()
-		<-m.subscribed
+		// Waited for after the flush, and within ctx: a store can take a
+		// while to end a subscription on a dead connection (pgx waits up
+		// to 5s on a server that does not answer), and that must delay
+		// neither the flush nor the return. A subscription still ending
+		// after Shutdown returns only drops cache entries.
+		defer func() {
+			select {
+			case <-m.subscribed:
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if err := m.flush(ctx); err != nil {
 		m.log.Error("keys: final flush failed; these counts are lost unless Flush is called again",
@@ -273,6 +283,10 @@ func (m *Manager) now() instant {
 // most StoreTimeout, never a goroutine forever.
 func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if m.cfg.StoreTimeout < 0 {
+		return ctx, func() {}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= m.cfg.StoreTimeout {
+		// The caller's deadline is the tighter one: spare the timer.
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
