@@ -159,6 +159,7 @@ func (m *Manager) keyFromStore(k store.Key, a store.Account) Key {
 		ID: k.ID, RootKeyID: k.RootKeyID, AccountID: k.AccountID,
 		Prefix: k.Prefix, Name: k.Name, IsRoot: k.IsRoot, CreatedAt: k.CreatedAt.UTC(),
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
+		final:                    k.RevokedAt != nil && !k.Retiring,
 		RequestsPerMonthOverride: k.RequestsPerMonth, RequestsPerMinuteOverride: k.RequestsPerMinute,
 		Effective: eff, Pool: pool,
 		Scopes: k.Scopes, Metadata: k.Metadata, AllowedNetworks: k.AllowedNetworks,

@@ -89,7 +89,7 @@ func applyReissueOptions(opts []ReissueOption) (reissueOptions, error) {
 // Retiring reports whether k was replaced by a reissue with a grace period
 // and still works at now: its RevokedAt lies after now.
 func (k Key) Retiring(now time.Time) bool {
-	return k.RevokedAt != nil && now.Before(*k.RevokedAt)
+	return k.RevokedAt != nil && !k.final && now.Before(*k.RevokedAt)
 }
 
 // StopsAt returns when k stops working: the earlier of its ExpiresAt and

@@ -173,7 +173,7 @@ func (m *Manager) rootState(ctx context.Context, id uuid.UUID) error {
 		return mapStoreErr(err, nil, "reading root key")
 	case k.RevokedAt == nil:
 		return nil
-	case k.RevokedAt.After(m.clock()):
+	case !k.RevokedAsOf(m.clock()):
 		return ErrRootKeyRetired
 	default:
 		return ErrRevokedKey

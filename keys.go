@@ -101,6 +101,12 @@ type Key struct {
 	// See AllowsAddr.
 	AllowedNetworks []netip.Prefix
 
+	// final is set when RevokedAt is when the key was revoked outright,
+	// not the end of a grace period: then the key is revoked whatever a
+	// clock says of RevokedAt (this process's clock may run behind the
+	// revoker's).
+	final bool
+
 	// ent is the cache entry the key was resolved from, so Allow can tell at
 	// once whether the key has been revoked since; nil for keys that did not
 	// come from Authenticate.
@@ -108,9 +114,11 @@ type Key struct {
 }
 
 // Active reports whether k is neither revoked nor past its expiry at now.
-// A retiring key (RevokedAt in the future) is active until its RevokedAt.
+// A retiring key (RevokedAt in the future, after a reissue with a grace
+// period) is active until its RevokedAt; a key revoked outright is not
+// active whatever now is.
 func (k Key) Active(now time.Time) bool {
-	return (k.RevokedAt == nil || now.Before(*k.RevokedAt)) && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+	return (k.RevokedAt == nil || (!k.final && now.Before(*k.RevokedAt))) && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
 }
 
 // String describes k without anything secret.

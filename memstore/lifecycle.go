@@ -47,9 +47,9 @@ func (s *Store) RotateRootKey(_ context.Context, root store.Key, r store.Rotatio
 		switch {
 		case k.RevokedAsOf(now):
 		case !r.Graceful():
-			k.RevokedAt = &now
+			k.RevokedAt, k.Retiring = &now, false
 		case k.RevokedAt == nil || k.RevokedAt.After(end):
-			k.RevokedAt = &end
+			k.RevokedAt, k.Retiring = &end, true
 		}
 	}
 	delete(s.activeRoot, root.AccountID)

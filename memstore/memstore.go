@@ -187,7 +187,7 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 		return clone(k), nil
 	}
 	active := k.IsRoot && k.RevokedAt == nil
-	k.RevokedAt = &now
+	k.RevokedAt, k.Retiring = &now, false
 	switch {
 	case active:
 		delete(s.activeRoot, k.AccountID)
@@ -203,7 +203,7 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 func (s *Store) revokeLocked(account string, now time.Time, match func(*store.Key) bool) {
 	for _, k := range s.byAccount[account] {
 		if !k.RevokedAsOf(now) && match(k) {
-			k.RevokedAt = &now
+			k.RevokedAt, k.Retiring = &now, false
 		}
 	}
 }

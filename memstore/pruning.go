@@ -73,7 +73,7 @@ func (s *Store) ListKeysPage(_ context.Context, accountID string, after store.Ke
 	s.mu.RLock()
 	page := []store.Key{}
 	for _, k := range s.byAccount[accountID] {
-		if !after.Before(*k) || (!includeRevoked && k.RevokedAt != nil && !k.RevokedAt.After(now)) {
+		if !after.Before(*k) || (!includeRevoked && k.RevokedAsOf(now)) {
 			continue
 		}
 		page = append(page, clone(k))

@@ -39,9 +39,12 @@ type AccountUpdate struct {
 // Key is the stored form of an API key. A revoked key keeps every field and
 // gains RevokedAt; rows are deleted only with their account (DeleteAccount).
 //
-// RevokedAt may lie in the future: the key is then retiring (a reissue with
-// a grace period) and still active until that instant. "Revoked" means
-// RevokedAt is set and not after now; "unrevoked" means RevokedAt is nil.
+// RevokedAt may lie in the future only for a retiring key (Retiring set by
+// a rotation with a grace period): it is still active until that instant.
+// A key revoked outright has Retiring false and is revoked whatever any
+// clock says of its RevokedAt, so a process whose wall clock runs behind
+// the revoker's never takes it for retiring. "Revoked" means RevokedAsOf;
+// "unrevoked" means RevokedAt is nil.
 type Key struct {
 	ID        uuid.UUID
 	AccountID string
@@ -61,6 +64,9 @@ type Key struct {
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time
 	RevokedAt  *time.Time
+	// Retiring is set when RevokedAt is the end of a grace period, set by
+	// RotateRootKey; every other revocation clears it.
+	Retiring bool
 	// RequestsPerMonth and RequestsPerMinute are per-key overrides of the
 	// tier's limits; nil means none.
 	RequestsPerMonth  *int64

@@ -27,8 +27,9 @@ type Rotation struct {
 // Graceful reports whether r keeps the replaced keys working for a while.
 func (r Rotation) Graceful() bool { return r.GraceEnd.After(r.Now) }
 
-// RevokedAsOf reports whether k is revoked at now: RevokedAt set and not
-// after now. A key with a later RevokedAt is retiring, still usable.
+// RevokedAsOf reports whether k is revoked at now: revoked outright, or
+// retiring with a RevokedAt not after now. A retiring key with a later
+// RevokedAt is still usable.
 func (k *Key) RevokedAsOf(now time.Time) bool {
-	return k.RevokedAt != nil && !k.RevokedAt.After(now)
+	return k.RevokedAt != nil && (!k.Retiring || !k.RevokedAt.After(now))
 }

@@ -71,7 +71,7 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 			return nil
 		}
 		at := someTime(now)
-		if _, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE id = ?", at, id).Exec(ctx); err != nil {
+		if _, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = FALSE WHERE id = ?", at, id).Exec(ctx); err != nil {
 			return err
 		}
 		switch {
@@ -82,7 +82,7 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 			}
 		case k.IsRoot:
 			// A retiring root: its children (retiring with it) go now.
-			_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE root_key_id = ? AND revoked_at > ?",
+			_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = FALSE WHERE root_key_id = ? AND retiring AND revoked_at > ?",
 				at, id, at).Exec(ctx)
 			if err != nil {
 				return err
@@ -107,15 +107,18 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 // retiring roots (a root is its own root_key_id, so the IN list takes the
 // roots along with their children).
 func (s *Store) revokeAccountKeys(ctx context.Context, tx bun.Tx, accountID string, now, at time.Time) error {
-	_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
-		someTime(at), accountID).Exec(ctx)
+	// retiring marks a grace end, which a reader compares with its clock;
+	// a revocation now is final whatever the reader's clock says.
+	retiring := at.After(now)
+	_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = ? WHERE account_id = ? AND revoked_at IS NULL",
+		someTime(at), retiring, accountID).Exec(ctx)
 	if err != nil {
 		return err
 	}
 	after := someTime(maxTime(now, at))
-	_, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE root_key_id IN (SELECT id FROM "+keysTable+
-		" WHERE account_id = ? AND is_root AND revoked_at > ?) AND revoked_at > ?",
-		someTime(at), accountID, after, after).Exec(ctx)
+	_, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = ? WHERE root_key_id IN (SELECT id FROM "+keysTable+
+		" WHERE account_id = ? AND is_root AND retiring AND revoked_at > ?) AND retiring AND revoked_at > ?",
+		someTime(at), retiring, accountID, after, after).Exec(ctx)
 	return err
 }
 

@@ -88,7 +88,7 @@ func (s *Store) ListKeysPage(ctx context.Context, accountID string, after store.
 		q = q.Where("(created_at, id) > (?, ?)", someTime(after.CreatedAt), after.ID)
 	}
 	if !includeRevoked {
-		q = q.Where("(revoked_at IS NULL OR revoked_at > ?)", someTime(now))
+		q = q.Where("(revoked_at IS NULL OR (retiring AND revoked_at > ?))", someTime(now))
 	}
 	if err := q.Order("created_at", "id").Limit(int64(limit)).Scan(ctx); err != nil {
 		return nil, s.wrap(fmt.Sprintf("list keys of account %q", accountID), err)

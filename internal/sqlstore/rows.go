@@ -64,6 +64,7 @@ type keyRow struct {
 	LastUsedAt        dbTime         `bun:"last_used_at"`
 	ExpiresAt         dbTime         `bun:"expires_at"`
 	RevokedAt         dbTime         `bun:"revoked_at"`
+	Retiring          bool           `bun:"retiring"`
 	RequestsPerMonth  sql.NullInt64  `bun:"requests_per_month"`
 	RequestsPerMinute sql.NullInt64  `bun:"requests_per_minute"`
 	Scopes            sql.NullString `bun:"scopes"`
@@ -84,6 +85,7 @@ func newKeyRow(k store.Key) keyRow {
 		LastUsedAt: optTime(k.LastUsedAt),
 		ExpiresAt:  optTime(k.ExpiresAt),
 		RevokedAt:  optTime(k.RevokedAt),
+		Retiring:   k.Retiring,
 	}
 	if k.RequestsPerMonth != nil {
 		r.RequestsPerMonth = sql.NullInt64{Int64: *k.RequestsPerMonth, Valid: true}
@@ -107,6 +109,7 @@ func (r *keyRow) key() store.Key {
 		LastUsedAt: r.LastUsedAt.ptr(),
 		ExpiresAt:  r.ExpiresAt.ptr(),
 		RevokedAt:  r.RevokedAt.ptr(),
+		Retiring:   r.Retiring,
 	}
 	copy(k.Hash[:], r.Hash)
 	if r.RequestsPerMonth.Valid {

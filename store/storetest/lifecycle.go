@@ -22,6 +22,7 @@ var lifecycleTests = []struct {
 }{
 	{"KeyRestrictionsRoundTrip", testKeyRestrictionsRoundTrip},
 	{"RotateGrace", testRotateGrace},
+	{"RevokedOutrightIsFinal", testRevokedOutrightIsFinal},
 	{"RotateGraceNeverExtends", testRotateGraceNeverExtends},
 	{"RotateWithoutGraceEndsGraces", testRotateWithoutGraceEndsGraces},
 	{"RotateConditions", testRotateConditions},
@@ -418,5 +419,47 @@ func testListAccountsPaging(t *testing.T, s store.Store) {
 	}
 	if _, err := s.ListAccounts(ctx(t), "", 0); err == nil {
 		t.Fatal("ListAccounts with limit 0: no error")
+	}
+}
+
+// A key revoked outright stays revoked for a reader whose clock runs behind
+// the revoker's; only a grace end (Retiring) is judged against the reader's
+// now.
+func testRevokedOutrightIsFinal(t *testing.T, s store.Store) {
+	mustAccount(t, s, "acct_1")
+	old := mustRoot(t, s, "acct_1", t0)
+	child := mustChild(t, s, old, t0)
+	dead := mustChild(t, s, old, t0)
+	revokedAt := t0.Add(time.Hour)
+	if _, err := s.RevokeKey(ctx(t), dead.ID, revokedAt); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.ResolveHash(ctx(t), dead.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Key.Retiring || !r.Key.RevokedAsOf(t0) {
+		t.Fatalf("a key revoked outright at %v, read with a clock at %v: Retiring %v, RevokedAsOf %v; want revoked",
+			revokedAt, t0, r.Key.Retiring, r.Key.RevokedAsOf(t0))
+	}
+	now, end := revokedAt, revokedAt.Add(time.Hour)
+	rotate(t, s, "acct_1", store.Rotation{Now: now, GraceEnd: end})
+	r, err = s.ResolveHash(ctx(t), child.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Key.Retiring || r.Key.RevokedAsOf(now) || !r.Key.RevokedAsOf(end) {
+		t.Fatalf("a child in a grace until %v: Retiring %v, revoked at %v: %v, at %v: %v",
+			end, r.Key.Retiring, now, r.Key.RevokedAsOf(now), end, r.Key.RevokedAsOf(end))
+	}
+	// A reissue without grace ends it, and the key is then final.
+	rotate(t, s, "acct_1", store.Rotation{Now: now.Add(time.Minute)})
+	r, err = s.ResolveHash(ctx(t), child.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Key.Retiring || !r.Key.RevokedAsOf(t0) {
+		t.Fatalf("a grace ended by a reissue without grace: Retiring %v, RevokedAsOf(t0) %v; want final",
+			r.Key.Retiring, r.Key.RevokedAsOf(t0))
 	}
 }

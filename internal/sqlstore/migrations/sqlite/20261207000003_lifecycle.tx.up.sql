@@ -6,6 +6,11 @@ ALTER TABLE keys_api_keys ADD COLUMN metadata TEXT;
 --bun:split
 ALTER TABLE keys_api_keys ADD COLUMN allowed_networks TEXT;
 --bun:split
+-- retiring: revoked_at is the end of a grace period (a reader compares it
+-- with its clock); otherwise revoked_at is when the key was revoked, final
+-- whatever a reader's clock says of it.
+ALTER TABLE keys_api_keys ADD COLUMN retiring INTEGER NOT NULL DEFAULT 0 CHECK (retiring IN (0, 1));
+--bun:split
 -- A retiring key has a future revoked_at. A reissue or revocation finds the
 -- account's retiring keys through its retiring roots (few: this index holds
 -- roots only) and their children by root_key_id, through the full index
