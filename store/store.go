@@ -107,6 +107,26 @@ type Store interface {
 	// Usage returns the stored counts of one key and of its account for one
 	// month; counts never written are zero. It never returns ErrNotFound.
 	Usage(ctx context.Context, accountID string, keyID uuid.UUID, month Month) (UsageTotal, error)
+
+	// RevokeLeaked is the answer to a leak report, in one atomic step. A key
+	// is live here when its RevokedAt is nil or later than now (a key in a
+	// rotation grace is live); a live key is revoked by setting its
+	// RevokedAt to now, and a key revoked at or before now keeps its time.
+	// The step revokes every live key named in ids and, for every live root
+	// key among them, every live key of that root's account, whichever root
+	// is the active one: a leaked root is a compromise of the whole account.
+	// Nothing is inserted, so such an account is left without an active
+	// root key until its owner reissues.
+	//
+	// IDs that do not exist, and repeated IDs, are ignored; an empty ids
+	// changes nothing. It returns every key whose RevokedAt this call set,
+	// as stored after the call, ordered by account ID, then CreatedAt, then
+	// ID, and an empty slice (not an error) when nothing was live (a report
+	// made twice revokes once). It serialises with ReplaceRootKey,
+	// InsertChildKey and RevokeKey on the same accounts, so a child
+	// inserted concurrently under a leaked root is either revoked by it or
+	// refused.
+	RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]Key, error)
 }
 
 // Notifier is an optional capability of a Store shared by several

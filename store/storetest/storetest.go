@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"IssueAndReissueConcurrent", testIssueAndReissueConcurrent},
 	}
+	tests = append(tests, leakedTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))

@@ -1,0 +1,15 @@
+package sqlitestore
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys/store"
+)
+
+// RevokeLeaked implements store.Store.
+func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]store.Key, error) {
+	return s.core.RevokeLeaked(ctx, ids, now)
+}
