@@ -50,10 +50,10 @@ func findTokens(r io.Reader, buf []byte, emit func(tok []byte, line int)) error 
 		return errors.New("scan buffer too small")
 	}
 	var (
-		n       int  // valid bytes in buf
-		start   int  // first position not yet examined as a token start
-		counted int  // newlines in buf[:counted] are in line
-		line    = 1  // line number at buf[counted]
+		n       int // valid bytes in buf
+		start   int // first position not yet examined as a token start
+		counted int // newlines in buf[:counted] are in line
+		line    = 1 // line number at buf[counted]
 		first   = true
 		eof     bool // r is exhausted
 	)

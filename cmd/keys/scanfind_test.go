@@ -73,7 +73,7 @@ func TestFindTokensMatchesTheRegexp(t *testing.T) {
 }
 
 func FuzzFindTokens(f *testing.F) {
-	f.Add([]byte("key: " + shapeToken + "\n"), 200)
+	f.Add([]byte("key: "+shapeToken+"\n"), 200)
 	f.Add([]byte(shapeToken+shapeToken), 2*window)
 	f.Fuzz(func(t *testing.T, text []byte, size int) {
 		if bytes.IndexByte(text[:min(len(text), binarySniff)], 0) >= 0 {
