@@ -136,7 +136,7 @@ type Store interface {
 // in New and stops in Close.
 type Notifier interface {
 	// Subscribe calls fn with the account ID of every account whose keys or
-	// settings change (ReplaceRootKey, RevokeKey, UpdateAccount), from any
+	// settings change (ReplaceRootKey, RevokeKey, RevokeLeaked, UpdateAccount), from any
 	// process, until ctx is done; then it returns ctx.Err(). It reconnects
 	// by itself after a lost connection and then calls fn("") (the empty
 	// account ID means anything may have changed), since notifications
