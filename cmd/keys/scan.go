@@ -118,11 +118,17 @@ func cmdScan(ctx context.Context, e *env, args []string) error {
 }
 
 // scanPath scans a file, or walks a directory skipping .git directories
-// and anything that is not a regular file (symbolic links included).
+// and anything that is not a regular file (symbolic links inside it
+// included).
 func (s *scanner) scanPath(root string) {
 	if root == "-" {
 		s.scanReader("(stdin)", s.e.stdin)
 		return
+	}
+	// A symbolic link named on the command line is followed: a trailing
+	// separator makes WalkDir resolve it.
+	if info, err := os.Stat(root); err == nil && info.IsDir() && !strings.HasSuffix(root, string(filepath.Separator)) {
+		root += string(filepath.Separator)
 	}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

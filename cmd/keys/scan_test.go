@@ -284,6 +284,17 @@ func TestScanStdinAndExitCodes(t *testing.T) {
 	if code, _, errOut := runScan(t, "", clean); code != 0 {
 		t.Fatalf("a clean tree: exit %d %s", code, errOut)
 	}
+	// A symbolic link named on the command line is followed (one inside a
+	// walked tree is not: see TestScanTree).
+	leaky := t.TempDir()
+	writeFile(t, filepath.Join(leaky, "env"), "KEY="+f.child.Secret+"\n")
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(leaky, link); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runScan(t, "", link); code != 1 || !strings.Contains(out, filepath.Join(link, "env")+":1:") {
+		t.Fatalf("a symlinked directory: exit %d\n%s%s", code, out, errOut)
+	}
 	for name, args := range map[string][]string{
 		"missing path":       {filepath.Join(clean, "nope")},
 		"-revoke without db": {"-revoke", clean},
