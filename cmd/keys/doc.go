@@ -12,6 +12,7 @@
 //	keys list -account ID
 //	keys show -id KEY_ID
 //	keys inspect < token
+//	keys scan [-db DB [-revoke]] [-json] [PATH ...]
 //
 // Every command takes -db (default $KEYS_DB, else keys.db; a postgres://
 // URL selects PostgreSQL) and -json (machine-readable output). The server
@@ -19,6 +20,10 @@
 // the token from standard input, never from the command line, where it
 // would land in the shell's history.
 //
+// scan finds tokens in files (standard input when no PATH) and, with -db,
+// tells which are live keys; -revoke revokes them.
+//
 // Exit status: 0 on success, 1 when the operation failed (a one-line reason
-// on standard error), 2 on bad usage.
+// on standard error), 2 on bad usage. scan exits 0 when it found nothing, 1
+// when it found a token (a live key, with -db), 2 on any error.
 package main
