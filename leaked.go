@@ -116,29 +116,55 @@ func (m *Manager) RevokeLeaked(ctx context.Context, tokens []string) (LeakReport
 	return rep, nil
 }
 
-// findLeaked resolves each well-formed token once and returns the report
-// and the accounts of the keys found.
-func (m *Manager) findLeaked(ctx context.Context, tokens []string) (LeakReport, map[string]store.Account, error) {
-	rep := LeakReport{Tokens: make([]Leak, len(tokens)), Revoked: []Key{}}
-	accounts := make(map[string]store.Account)
-	seen := make(map[store.Hash]int, len(tokens))
-	now := m.clock()
-	for i, token := range tokens {
-		if !m.format.check(token) {
-			continue
-		}
-		h := m.hasher.sum(token)
-		if j, ok := seen[h]; ok {
-			rep.Tokens[i] = rep.Tokens[j]
-			continue
-		}
-		seen[h] = i
+// resolveMany reads the keys of the given distinct hashes from the store:
+// in a few queries when it is a store.HashResolver, one by one otherwise.
+func (m *Manager) resolveMany(ctx context.Context, hashes []store.Hash) (map[store.Hash]store.Resolved, error) {
+	if hr, ok := m.store.(store.HashResolver); ok && len(hashes) > 0 {
+		found, err := hr.ResolveHashes(ctx, hashes)
+		return found, mapStoreErr(err, nil, "resolving leaked keys")
+	}
+	found := make(map[store.Hash]store.Resolved, len(hashes))
+	for _, h := range hashes {
 		r, err := m.store.ResolveHash(ctx, h)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return LeakReport{}, nil, mapStoreErr(err, nil, "resolving leaked key")
+			return nil, mapStoreErr(err, nil, "resolving leaked key")
+		}
+		found[h] = r
+	}
+	return found, nil
+}
+
+// findLeaked resolves each well-formed token once and returns the report
+// and the accounts of the keys found.
+func (m *Manager) findLeaked(ctx context.Context, tokens []string) (LeakReport, map[string]store.Account, error) {
+	rep := LeakReport{Tokens: make([]Leak, len(tokens)), Revoked: []Key{}}
+	accounts := make(map[string]store.Account)
+	seen := make(map[store.Hash]bool, len(tokens))
+	now := m.clock()
+	hashes := make([]store.Hash, len(tokens))
+	wellFormed := make([]bool, len(tokens))
+	var unique []store.Hash
+	for i, token := range tokens {
+		if !m.format.check(token) {
+			continue
+		}
+		hashes[i], wellFormed[i] = m.hasher.sum(token), true
+		if !seen[hashes[i]] {
+			seen[hashes[i]] = true
+			unique = append(unique, hashes[i])
+		}
+	}
+	found, err := m.resolveMany(ctx, unique)
+	if err != nil {
+		return LeakReport{}, nil, err
+	}
+	for i := range tokens {
+		r, ok := found[hashes[i]]
+		if !wellFormed[i] || !ok {
+			continue
 		}
 		accounts[r.Account.ID] = r.Account
 		rep.Tokens[i] = Leak{

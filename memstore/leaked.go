@@ -59,3 +59,24 @@ func (s *Store) RevokeLeaked(_ context.Context, ids []uuid.UUID, now time.Time) 
 	})
 	return out, nil
 }
+
+var _ store.HashResolver = (*Store)(nil)
+
+// ResolveHashes implements store.HashResolver.
+func (s *Store) ResolveHashes(_ context.Context, hashes []store.Hash) (map[store.Hash]store.Resolved, error) {
+	out := make(map[store.Hash]store.Resolved, len(hashes))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, h := range hashes {
+		k, ok := s.byHash[h]
+		if !ok {
+			continue
+		}
+		r := store.Resolved{Key: clone(k), Account: s.accounts[k.AccountID]}
+		if root, ok := s.activeRoot[k.AccountID]; ok {
+			r.ActiveRootID = root.ID
+		}
+		out[h] = r
+	}
+	return out, nil
+}

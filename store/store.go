@@ -143,3 +143,16 @@ type Notifier interface {
 	// sent while it was disconnected are lost. fn must not block.
 	Subscribe(ctx context.Context, fn func(accountID string)) error
 }
+
+// HashResolver is an optional capability of a Store: resolving many key
+// hashes at once, so that a leak report of a thousand tokens costs a few
+// queries rather than a thousand. A keys.Manager uses it when its Store
+// has it and calls ResolveHash once per hash otherwise.
+type HashResolver interface {
+	// ResolveHashes returns, for every hash in hashes that a key has, what
+	// ResolveHash returns for it; hashes no key has are absent, and
+	// repeated hashes are answered once. It reads in chunks of at most 500
+	// hashes, each one consistent snapshot. An empty hashes returns an
+	// empty map.
+	ResolveHashes(ctx context.Context, hashes []Hash) (map[Hash]Resolved, error)
+}

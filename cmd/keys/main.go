@@ -59,7 +59,7 @@ func commands() []command {
 		{"list", "-account ID", "list an account's keys", cmdList},
 		{"show", "-id KEY_ID", "show a key", cmdShow},
 		{"inspect", "< TOKEN", "read a token from standard input and show its key or why it fails", cmdInspect},
-		{"scan", "[-db DB [-revoke]] [-json] [PATH ...]", "find leaked tokens in files (exit 1 if found)", cmdScan},
+		{"scan", scanArgs, "find leaked tokens in files (exit 1 if found)", cmdScan},
 	}
 }
 

@@ -81,14 +81,14 @@ func cmdScan(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
-			fmt.Fprintln(e.stdout, "usage: keys scan [-db DB [-revoke]] [-json] [PATH ...]   (standard input when no PATH)")
+			fmt.Fprintf(e.stdout, "usage: keys scan %s   (standard input when no PATH)\n", scanArgs)
 			fs.PrintDefaults()
 			return flag.ErrHelp
 		}
-		return usageError{err.Error()}
+		return scanUsage(e, err.Error())
 	}
 	if *revoke && *db == "" {
-		return usagef("-revoke needs -db")
+		return scanUsage(e, "-revoke needs -db")
 	}
 	s := &scanner{e: e, buf: make([]byte, scanBufSize), res: scanResult{Findings: []*finding{}, Errors: []string{}}}
 	if fs.NArg() == 0 {
@@ -115,6 +115,16 @@ func cmdScan(ctx context.Context, e *env, args []string) error {
 		return exitStatus{code: exitFail}
 	}
 	return nil
+}
+
+// scanArgs is the synopsis of keys scan's arguments.
+const scanArgs = "[-db DB [-revoke]] [-json] [PATH ...]"
+
+// scanUsage reports a usage mistake with scan's own synopsis (the generic
+// one would add -db and -json a second time): exit status 2.
+func scanUsage(e *env, msg string) error {
+	fmt.Fprintf(e.stderr, "keys: %s\nusage: keys scan %s\n", msg, scanArgs)
+	return exitStatus{code: exitUsage}
 }
 
 // scanPath scans a file, or walks a directory skipping .git directories

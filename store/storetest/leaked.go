@@ -213,4 +213,50 @@ var leakedTests = []struct {
 	{"RevokeLeakedRevokedRoot", testRevokeLeakedRevokedRoot},
 	{"RevokeLeakedManyAccounts", testRevokeLeakedManyAccounts},
 	{"RevokeLeakedConcurrentChildren", testRevokeLeakedConcurrentChildren},
+	{"ResolveHashes", testResolveHashes},
+}
+
+func testResolveHashes(t *testing.T, s store.Store) {
+	hr, ok := s.(store.HashResolver)
+	if !ok {
+		t.Skip("the store is not a store.HashResolver (optional)")
+	}
+	mustAccount(t, s, "acct_1")
+	old := mustRoot(t, s, "acct_1", t0)
+	root := mustRoot(t, s, "acct_1", t0.Add(time.Minute))
+	child := mustChild(t, s, root, t0.Add(2*time.Minute))
+	unknown := newHash(t)
+	hashes := []store.Hash{child.Hash, unknown, old.Hash, root.Hash, child.Hash}
+	for range 600 { // more than one chunk of a SQL store
+		hashes = append(hashes, newHash(t))
+	}
+	got, err := hr.ResolveHashes(ctx(t), hashes)
+	if err != nil {
+		t.Fatalf("ResolveHashes: %v", err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("ResolveHashes found %d keys, want 3", len(got))
+	}
+	for _, k := range []store.Key{old, root, child} {
+		want, err := s.ResolveHash(ctx(t), k.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok := got[k.Hash]
+		if !ok {
+			t.Fatalf("ResolveHashes lacks key %s", k.ID)
+		}
+		if r.Key.ID != want.Key.ID || r.Key.Hash != k.Hash || r.ActiveRootID != want.ActiveRootID ||
+			r.Account.ID != "acct_1" || r.Account.Tier != want.Account.Tier ||
+			(r.Key.RevokedAt == nil) != (want.Key.RevokedAt == nil) || !sameTime(r.Key.CreatedAt, want.Key.CreatedAt) {
+			t.Fatalf("ResolveHashes(%s) = %+v, ResolveHash = %+v", k.ID, r, want)
+		}
+	}
+	if _, ok := got[unknown]; ok {
+		t.Fatal("ResolveHashes answered an unknown hash")
+	}
+	empty, err := hr.ResolveHashes(ctx(t), nil)
+	if err != nil || empty == nil || len(empty) != 0 {
+		t.Fatalf("ResolveHashes(nil) = %v, %v; want an empty map", empty, err)
+	}
 }
