@@ -92,10 +92,9 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// writeBig writes a file of about size bytes of log lines with the given
-// tokens at the given byte offsets (rounded down to a line start, so the
-// first one straddles a read-buffer boundary), and returns each token's
-// line.
+// writeBig writes a file of about size bytes of log lines with each given
+// token starting exactly at its byte offset (checked), and returns each
+// token's line.
 func writeBig(t *testing.T, path string, size int, at map[int]string) map[string]int {
 	t.Helper()
 	f, err := os.Create(path)
@@ -126,6 +125,17 @@ func writeBig(t *testing.T, path string, size int, at map[int]string) map[string
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for off, tok := range at {
+		got := make([]byte, len(tok))
+		if _, err := r.ReadAt(got, int64(off)); err != nil || string(got) != tok {
+			t.Fatalf("the token is not at offset %d", off)
+		}
+	}
 	return lines
 }
 
@@ -140,7 +150,7 @@ func (f *scanFixture) tree(t *testing.T) map[string]int {
 	if err := os.Symlink(filepath.Join(f.dir, "app.bin"), filepath.Join(f.dir, "link.txt")); err != nil {
 		t.Fatal(err)
 	}
-	return writeBig(t, filepath.Join(f.dir, "big.log"), 50<<20, map[int]string{scanBufSize: f.other.Secret, 40 << 20: f.unknown})
+	return writeBig(t, filepath.Join(f.dir, "big.log"), 50<<20, map[int]string{scanBufSize - 20: f.other.Secret, 40 << 20: f.unknown})
 }
 
 func runScan(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -209,6 +219,8 @@ func TestScanTree(t *testing.T) {
 			t.Fatalf("token at line %d of the 50 MB file not found (findings %+v)", line, got)
 		}
 	}
+
+	// (The first token of big.log straddles the first 1 MiB read.)
 
 	// With -db: which are live keys.
 	code, out, errOut = runScan(t, "", "-db", f.db, "-json", f.dir)
