@@ -5,7 +5,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,10 +21,9 @@ import (
 const liveAt = "(revoked_at IS NULL OR revoked_at > ?)"
 
 // RevokeLeaked implements store.Store. Under the locks of every account
-// concerned (taken in ID order, so two reports never deadlock), it finds
-// the live roots among ids, then revokes with one UPDATE per chunk of
-// named keys and one per chunk of compromised accounts, and reads the
-// revoked rows back by the IDs those UPDATEs returned.
+// concerned (PostgreSQL), it finds the live roots among ids, then revokes
+// with one UPDATE ... RETURNING per chunk of compromised accounts and one
+// per chunk of named keys.
 func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]store.Key, error) {
 	out := []store.Key{}
 	ids = uniqueIDs(ids)
@@ -31,27 +32,13 @@ func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time
 	}
 	at := someTime(now)
 	var rows []keyRow
+	returning := s.keyColumns()
 	err := s.inTx(ctx, func(tx bun.Tx) error {
 		rows = rows[:0]
-		// A key never changes account, so reading the accounts before
-		// the locks is safe.
-		var accounts []string
-		for chunk := range slices.Chunk(ids, flushChunk) {
-			var part []string
-			err := tx.NewSelect().Table(keysTable).ColumnExpr("DISTINCT account_id").
-				Where("id IN (?)", bun.In(chunk)).Scan(ctx, &part)
-			if err != nil {
+		if s.lock.update != "" {
+			if err := s.lockKeyAccounts(ctx, tx, ids); err != nil {
 				return err
 			}
-			accounts = append(accounts, part...)
-		}
-		if len(accounts) == 0 {
-			return nil
-		}
-		slices.Sort(accounts)
-		accounts = slices.Compact(accounts)
-		if err := s.lockAccounts(ctx, tx, accounts); err != nil {
-			return err
 		}
 		var compromised []string
 		for chunk := range slices.Chunk(ids, flushChunk) {
@@ -63,12 +50,13 @@ func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time
 			}
 			compromised = append(compromised, part...)
 		}
-		var revoked []uuid.UUID
+		// The UPDATEs return the model's own columns, so the rows need no
+		// second read.
 		revoke := func(where string, arg any) error {
-			var part []uuid.UUID
-			err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE "+where+" AND "+liveAt+" RETURNING id",
+			var part []keyRow
+			err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE "+where+" AND "+liveAt+" RETURNING "+returning,
 				at, arg, at).Scan(ctx, &part)
-			revoked = append(revoked, part...)
+			rows = append(rows, part...)
 			return err
 		}
 		for chunk := range slices.Chunk(compromised, flushChunk) {
@@ -80,13 +68,6 @@ func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time
 			if err := revoke("id IN (?)", bun.In(chunk)); err != nil {
 				return err
 			}
-		}
-		for chunk := range slices.Chunk(revoked, flushChunk) {
-			var part []keyRow
-			if err := tx.NewSelect().Model(&part).Where("id IN (?)", bun.In(chunk)).Scan(ctx); err != nil {
-				return err
-			}
-			rows = append(rows, part...)
 		}
 		changed := make(map[string]bool)
 		for i := range rows {
@@ -117,12 +98,23 @@ func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time
 	return out, nil
 }
 
-// lockAccounts locks the given accounts (sorted, unique) for update, in
-// order. SQLite's write transaction already excludes every other writer.
-func (s *Store) lockAccounts(ctx context.Context, tx bun.Tx, accounts []string) error {
-	if s.lock.update == "" {
-		return nil
+// lockKeyAccounts locks, for update and in ID order (so two reports never
+// deadlock), the accounts of the given keys. A key never changes account,
+// so reading the accounts before the locks is safe. SQLite needs none of
+// this: its write transaction already excludes every other writer.
+func (s *Store) lockKeyAccounts(ctx context.Context, tx bun.Tx, ids []uuid.UUID) error {
+	var accounts []string
+	for chunk := range slices.Chunk(ids, flushChunk) {
+		var part []string
+		err := tx.NewSelect().Table(keysTable).ColumnExpr("DISTINCT account_id").
+			Where("id IN (?)", bun.In(chunk)).Scan(ctx, &part)
+		if err != nil {
+			return err
+		}
+		accounts = append(accounts, part...)
 	}
+	slices.Sort(accounts)
+	accounts = slices.Compact(accounts)
 	for chunk := range slices.Chunk(accounts, flushChunk) {
 		// PostgreSQL locks the rows after sorting them, so in ID order.
 		var got []string
@@ -140,4 +132,15 @@ func uniqueIDs(ids []uuid.UUID) []uuid.UUID {
 	out := slices.Clone(ids)
 	slices.SortFunc(out, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 	return slices.Compact(out)
+}
+
+// keyColumns is the column list of keyRow, for RETURNING: exactly the
+// model's columns, whatever else the table may gain.
+func (s *Store) keyColumns() string {
+	t := s.db.Table(reflect.TypeFor[keyRow]())
+	names := make([]string, len(t.Fields))
+	for i, f := range t.Fields {
+		names[i] = string(f.SQLName)
+	}
+	return strings.Join(names, ", ")
 }
