@@ -51,7 +51,8 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
-	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts"}
+	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts",
+	"RevokeLeaked"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -249,4 +250,11 @@ func (s *hangStore) ListAccounts(ctx context.Context, after string, limit int) (
 		return nil, err
 	}
 	return s.Store.ListAccounts(ctx, after, limit)
+}
+
+func (s *hangStore) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]store.Key, error) {
+	if err := s.enter(ctx, "RevokeLeaked"); err != nil {
+		return nil, err
+	}
+	return s.Store.RevokeLeaked(ctx, ids, now)
 }

@@ -182,6 +182,26 @@ type Store interface {
 	// (byte order; "" starts at the beginning), in that order. limit must be
 	// positive. An empty slice means there are no more.
 	ListAccounts(ctx context.Context, after string, limit int) ([]Account, error)
+
+	// RevokeLeaked is the answer to a leak report, in one atomic step. A key
+	// is live here when its RevokedAt is nil or later than now (a key in a
+	// rotation grace is live); a live key is revoked by setting its
+	// RevokedAt to now, and a key revoked at or before now keeps its time.
+	// The step revokes every live key named in ids and, for every live root
+	// key among them, every live key of that root's account, whichever root
+	// is the active one: a leaked root is a compromise of the whole account.
+	// Nothing is inserted, so such an account is left without an active
+	// root key until its owner reissues.
+	//
+	// IDs that do not exist, and repeated IDs, are ignored; an empty ids
+	// changes nothing. It returns every key whose RevokedAt this call set,
+	// as stored after the call, ordered by account ID, then CreatedAt, then
+	// ID, and an empty slice (not an error) when nothing was live (a report
+	// made twice revokes once). It serialises with ReplaceRootKey,
+	// InsertChildKey and RevokeKey on the same accounts, so a child
+	// inserted concurrently under a leaked root is either revoked by it or
+	// refused.
+	RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]Key, error)
 }
 
 // Notifier is an optional capability of a Store shared by several
@@ -191,10 +211,23 @@ type Store interface {
 // in New and stops in Close.
 type Notifier interface {
 	// Subscribe calls fn with the account ID of every account whose keys or
-	// settings change (ReplaceRootKey, RevokeKey, UpdateAccount), from any
+	// settings change (ReplaceRootKey, RevokeKey, RevokeLeaked, UpdateAccount), from any
 	// process, until ctx is done; then it returns ctx.Err(). It reconnects
 	// by itself after a lost connection and then calls fn("") (the empty
 	// account ID means anything may have changed), since notifications
 	// sent while it was disconnected are lost. fn must not block.
 	Subscribe(ctx context.Context, fn func(accountID string)) error
+}
+
+// HashResolver is an optional capability of a Store: resolving many key
+// hashes at once, so that a leak report of a thousand tokens costs a few
+// queries rather than a thousand. A keys.Manager uses it when its Store
+// has it and calls ResolveHash once per hash otherwise.
+type HashResolver interface {
+	// ResolveHashes returns, for every hash in hashes that a key has, what
+	// ResolveHash returns for it; hashes no key has are absent, and
+	// repeated hashes are answered once. It reads in chunks of at most 500
+	// hashes, each one consistent snapshot. An empty hashes returns an
+	// empty map.
+	ResolveHashes(ctx context.Context, hashes []Hash) (map[Hash]Resolved, error)
 }

@@ -14,6 +14,7 @@
 //	keys show -id KEY_ID
 //	keys inspect < token
 //	keys help [COMMAND]
+//	keys scan [-db DB [-revoke]] [-json] [PATH ...]
 //
 // Every command takes -db (default $KEYS_DB, else keys.db; a postgres://
 // URL or a host=… dbname=… DSN selects PostgreSQL) and -env (live or
@@ -31,6 +32,11 @@
 // given the server's -config applies the same tiers, environment and
 // pepper.
 //
+// scan finds tokens in files (standard input when no PATH) and, with -db,
+// tells which are live keys; -revoke revokes them.
+//
 // Exit status: 0 on success, 1 when the operation failed (a one-line reason
 // on standard error), 2 on bad input (a line saying what was wrong).
+// scan exits 0 when it found nothing, 1 when it found a token (a live
+// key, with -db), 2 on any error.
 package main

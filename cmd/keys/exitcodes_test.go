@@ -21,6 +21,15 @@ func TestExitCodes(t *testing.T) {
 	// Faults every command shares.
 	for _, c := range commands() {
 		name := strings.Fields(c.name)
+		if c.name == "scan" {
+			// scan takes paths, checks tokens of both environments, and
+			// has its own flag set (an offline default, no -env).
+			cases = append(cases,
+				tc{append(name, "-nosuch"), "", "-nosuch"},
+				tc{append(name, "-db", "postgres://u:pw@h:x/d"), "", "not a valid PostgreSQL connection string"},
+				tc{append(name, "-revoke"), "", "-revoke needs -db"})
+			continue
+		}
 		cases = append(cases,
 			tc{append(name, "-nosuch"), "", "takes no flag -nosuch"},
 			tc{append(name, "-env", "staging"), "", `-env "staging": want live or test`},

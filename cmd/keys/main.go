@@ -65,6 +65,8 @@ func commands() []command {
 		{"show", "-id KEY_ID", "show a key", cmdShow},
 		{"inspect", "< TOKEN", "read a token from standard input and show its key or why it fails", cmdInspect},
 		{"prune", "-older-than DURATION", "delete keys revoked at least DURATION (2160h = 90 days) ago", cmdPrune},
+
+		{"scan", scanArgs, "find leaked tokens in files (exit 1 if found)", cmdScan},
 	}
 }
 
@@ -85,9 +87,15 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmd.run(ctx, e, rest)
 	}
 	var ue usageError
+	var xs exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &xs):
+		if xs.err != nil {
+			fmt.Fprintf(e.stderr, "keys: %s\n", oneLine(xs.err))
+		}
+		return xs.code
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.Is(err, errQuietUsage):

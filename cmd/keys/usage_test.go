@@ -84,6 +84,9 @@ func TestHelpCommand(t *testing.T) {
 			got = append(got, m[1])
 		}
 		want := []string{"db", "env"}
+		if c.name == "scan" {
+			want = nil // scan's -db has no default and scan reads both environments
+		}
 		if c.name != "serve" {
 			want = append(want, "json")
 		}
@@ -104,7 +107,7 @@ func TestHelpCommand(t *testing.T) {
 				}
 			}
 		}
-		if n := strings.Count(out, "keys.db"); n != 1 {
+		if n := strings.Count(out, "keys.db"); n != 1 && c.name != "scan" {
 			t.Errorf("keys %q names keys.db %d times:\n%s", help, n, out)
 		}
 	}
