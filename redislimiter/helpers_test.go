@@ -73,7 +73,7 @@ func backends(t *testing.T, fn func(t *testing.T, b backend)) {
 
 // realRedis connects to the Redis of KEYS_TEST_REDIS_URL and removes the
 // test's keys (its prefix's only) when the test ends.
-func realRedis(t *testing.T) backend {
+func realRedis(t testing.TB) backend {
 	t.Helper()
 	url := os.Getenv("KEYS_TEST_REDIS_URL")
 	if url == "" {
@@ -86,6 +86,9 @@ func realRedis(t *testing.T) backend {
 	if err != nil {
 		t.Fatalf("KEYS_TEST_REDIS_URL: %v", err)
 	}
+	// As keys serve builds it: the Limiter then needs no goroutine per
+	// call (the miniredis runs test the other path).
+	opt.ContextTimeoutEnabled = true
 	c := redis.NewClient(opt)
 	if err := c.Ping(ctx()).Err(); err != nil {
 		c.Close()
@@ -126,3 +129,7 @@ func (b *logBuffer) String() string {
 }
 
 func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}

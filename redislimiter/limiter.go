@@ -62,6 +62,9 @@ const (
 type Limiter struct {
 	client redis.UniversalClient
 	opts   Options
+	// inline is set when the client bounds its socket reads by the
+	// context's deadline, so a call needs no goroutine of its own.
+	inline bool
 
 	// down is set while decisions fall back; nextProbe (UnixNano, wall
 	// clock) is when a request may next try Redis.
@@ -86,7 +89,22 @@ func New(client redis.UniversalClient, opts Options) *Limiter {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Limiter{client: client, opts: opts}
+	return &Limiter{client: client, opts: opts, inline: honoursDeadlines(client)}
+}
+
+// honoursDeadlines reports whether client was built with
+// ContextTimeoutEnabled, which makes go-redis bound a socket read by the
+// context's deadline (without it, by ReadTimeout only: 3s by default).
+func honoursDeadlines(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
 }
 
 // Take implements keys.Limiter. It never returns an error because of
@@ -131,11 +149,13 @@ type reply struct {
 	err error
 }
 
-// take decides r on Redis within Options.Timeout. The call runs in a
-// goroutine of its own because go-redis bounds a socket read by the
-// context's deadline only when the client was built with
-// ContextTimeoutEnabled; this way the deadline holds whatever the client's
-// options. A call that outlives it finishes (or fails) in the background.
+// take decides r on Redis within Options.Timeout. go-redis bounds a socket
+// read by the context's deadline only when the client was built with
+// ContextTimeoutEnabled; with any other client the call runs in a
+// goroutine of its own, so that the deadline holds whatever the client's
+// options (a call that outlives it finishes, or fails, in the background).
+// That costs a goroutine and two scheduling hops per decision, which is
+// why `keys serve` builds its client with ContextTimeoutEnabled.
 func (l *Limiter) take(ctx context.Context, r keys.RateRequest) (keys.RateResult, error) {
 	key, pool := bucketOf(r.KeyRate), bucketOf(r.PoolRate)
 	n := int64(max(r.N, 1))
@@ -149,20 +169,38 @@ func (l *Limiter) take(ctx context.Context, r keys.RateRequest) (keys.RateResult
 
 	cctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
+	var rep reply
+	if l.inline {
+		rep.v, rep.err = l.eval(cctx, ks, args)
+		if rep.err != nil && cctx.Err() != nil {
+			return keys.RateResult{}, deadlineErr(ctx)
+		}
+		return l.answer(rep, key, pool, n)
+	}
 	ch := make(chan reply, 1)
 	go func() {
 		v, err := l.eval(cctx, ks, args)
 		ch <- reply{v, err}
 	}()
-	var rep reply
 	select {
 	case rep = <-ch:
 	case <-cctx.Done():
-		if ctx.Err() != nil {
-			return keys.RateResult{}, ctx.Err()
-		}
-		return keys.RateResult{}, errTimeout
+		return keys.RateResult{}, deadlineErr(ctx)
 	}
+	return l.answer(rep, key, pool, n)
+}
+
+// deadlineErr is the error of a call whose context ended: the caller's, or the
+// timeout.
+func deadlineErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errTimeout
+}
+
+// answer turns the script's reply into the Limiter's.
+func (l *Limiter) answer(rep reply, key, pool bucket, n int64) (keys.RateResult, error) {
 	if rep.err != nil {
 		return keys.RateResult{}, rep.err
 	}

@@ -1,0 +1,83 @@
+package redislimiter_test
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keyward/keys"
+	"github.com/keyward/keys/memstore"
+	"github.com/keyward/keys/redislimiter"
+)
+
+// BenchmarkRedis measures a decision on the real Redis of
+// KEYS_TEST_REDIS_URL beside its floor, measured in the same run: a raw
+// EVALSHA round trip of a script that only returns, through the same
+// client. Every request is admitted (the rate is the highest), so each
+// writes both buckets as in the steady state.
+func BenchmarkRedis(b *testing.B) {
+	be := realRedis(b)
+	trivial := redis.NewScript(`return 1`)
+	if err := trivial.Load(ctx(), be.client).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("floor=raw-evalsha", func(b *testing.B) {
+		for b.Loop() {
+			if err := trivial.EvalSha(ctx(), be.client, []string{be.prefix + "x"}).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	lim := redislimiter.New(be.client, redislimiter.Options{Prefix: be.prefix})
+	b.Run("Take", func(b *testing.B) {
+		r := keys.RateRequest{AccountID: "acct_1", KeyID: uuid.New(), KeyRate: redislimiter.MaxRate, PoolRate: redislimiter.MaxRate, N: 1}
+		for b.Loop() {
+			if res, err := lim.Take(ctx(), r); err != nil || !res.Allowed {
+				b.Fatal(res, err)
+			}
+		}
+		if redislimiter.Down(lim) {
+			b.Fatal("fell back")
+		}
+	})
+	b.Run("Allow", func(b *testing.B) { benchAllow(b, lim) })
+	// A client without ContextTimeoutEnabled: each call runs in a
+	// goroutine of its own so that the timeout holds.
+	opt := be.client.(*redis.Client).Options()
+	plainOpt := *opt
+	plainOpt.ContextTimeoutEnabled = false
+	plain := redis.NewClient(&plainOpt)
+	defer plain.Close()
+	b.Run("Allow/plain-client", func(b *testing.B) {
+		benchAllow(b, redislimiter.New(plain, redislimiter.Options{Prefix: be.prefix}))
+	})
+}
+
+func benchAllow(b *testing.B, lim *redislimiter.Limiter) {
+	tiers := map[keys.Tier]keys.Limits{"t": {RequestsPerMinute: keys.MaxRequestsPerMinute, RequestsPerMonth: 1 << 50}}
+	m, err := keys.New(memstore.New(), keys.Config{Tiers: tiers, Limiter: lim})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.CreateAccount(ctx(), keys.Account{ID: "acct_b", Tier: "t", EmailVerified: true}); err != nil {
+		b.Fatal(err)
+	}
+	iss, err := m.Reissue(ctx(), "acct_b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := m.Authenticate(ctx(), iss.Secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if d, err := m.Allow(ctx(), k); err != nil || !d.Allowed {
+			b.Fatal(d, err)
+		}
+	}
+	if redislimiter.Down(lim) {
+		b.Fatal("fell back")
+	}
+}
