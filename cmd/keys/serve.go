@@ -29,10 +29,16 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	jwtSecret := fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs, at least 32 bytes (default $KEYS_JWT_SECRET, which is safer: a flag shows in ps; none: API keys only)")
 	demo := fs.Bool("demo", true, "create the demo account and print its root key if the database lacks it")
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
+	redisURL := fs.String("redis", e.getenv("KEYS_REDIS_URL"), "Redis URL (redis://host:6379/0) to share per-minute rates with every server given the same one (default $KEYS_REDIS_URL; none: rates per process)")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, log)
+	if err != nil {
+		return usagef("-redis: %v", err)
+	}
+	defer closeRedis() // after the Manager's Close, below
 
 	var sessions httpadapter.SessionVerifier
 	if *jwtSecret != "" {
@@ -42,7 +48,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 		sessions = v
 	}
-	b, err := open(ctx, e, c.db, keys.Config{Logger: log, CacheTTL: *cacheTTL})
+	b, err := open(ctx, e, c.db, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter})
 	if err != nil {
 		return err
 	}
