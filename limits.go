@@ -220,21 +220,6 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now int64) error {
 	return nil
 }
 
-// flushUsage writes the counts admitted since the last flush.
-func (m *Manager) flushUsage(ctx context.Context) error {
-	ds := m.book.collect()
-	if len(ds) == 0 {
-		return nil
-	}
-	totals, err := m.store.AddUsage(ctx, ds)
-	if err != nil {
-		m.book.queueRetry(ds...)
-		return mapStoreErr(err, nil, "adding usage")
-	}
-	m.book.refresh(ds, totals)
-	return nil
-}
-
 // sweep drops in-memory limit state that has been idle for a flush
 // interval, so memory follows the active keys, not every key ever seen.
 func (m *Manager) sweep() {

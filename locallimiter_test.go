@@ -50,7 +50,7 @@ func TestLocalLimiterForgetsFullBuckets(t *testing.T) {
 	l := keys.NewLocalLimiter()
 	r := keys.RateRequest{AccountID: "a", KeyRate: 60, PoolRate: 60, N: 1, Now: start}
 	for i := range 100 {
-		r.AccountID = string(rune('a' + i%26)) + string(rune('a'+i/26))
+		r.AccountID = string(rune('a'+i%26)) + string(rune('a'+i/26))
 		if res, _ := l.Take(ctx(), r); !res.Allowed {
 			t.Fatalf("Take: %+v", res)
 		}
@@ -62,7 +62,7 @@ func TestLocalLimiterForgetsFullBuckets(t *testing.T) {
 	// shard sweeps it.
 	r.Now = start.Add(time.Minute + time.Second)
 	for i := range 100 {
-		r.AccountID = string(rune('a' + i%26)) + string(rune('a'+i/26))
+		r.AccountID = string(rune('a'+i%26)) + string(rune('a'+i/26))
 		l.Take(ctx(), r)
 	}
 	if n := keys.LocalLimiterLen(l); n != 200 {

@@ -64,7 +64,7 @@ func BenchmarkAddUsage10000Keys(b *testing.B) {
 	b.ReportAllocs()
 	n := int64(0)
 	for b.Loop() {
-		totals, err := s.AddUsage(ctx, batch)
+		totals, err := s.AddUsage(ctx, uuid.Nil, batch)
 		if err != nil {
 			b.Fatal(err)
 		}

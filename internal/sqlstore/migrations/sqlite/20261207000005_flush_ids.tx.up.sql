@@ -1,0 +1,10 @@
+-- AddUsage records each flush's ID in the transaction that adds its
+-- counts, so that a retry of a flush whose reply was lost adds nothing.
+-- applied_at is INTEGER Unix microseconds; IDs older than
+-- store.FlushIDRetention are pruned by AddUsage.
+CREATE TABLE keys_usage_flushes (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    applied_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+--bun:split
+CREATE INDEX keys_usage_flushes_by_time ON keys_usage_flushes (applied_at);
