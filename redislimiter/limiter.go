@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -172,7 +173,10 @@ func (l *Limiter) take(ctx context.Context, r keys.RateRequest) (keys.RateResult
 	var rep reply
 	if l.inline {
 		rep.v, rep.err = l.eval(cctx, ks, args)
-		if rep.err != nil && cctx.Err() != nil {
+		// The socket's deadline may fire a moment before the context's
+		// timer: either way the deadline passed.
+		var ne net.Error
+		if rep.err != nil && (cctx.Err() != nil || errors.As(rep.err, &ne) && ne.Timeout()) {
 			return keys.RateResult{}, deadlineErr(ctx)
 		}
 		return l.answer(rep, key, pool, n)
