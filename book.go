@@ -38,6 +38,8 @@ type book struct {
 	// merged per key and month so that a long store outage grows it by
 	// the number of keys used, not by one entry per key per flush.
 	retry map[usageKey]int64
+
+	flushes usageFlusher // see flushusage.go
 }
 
 // usageKey names one count of a UsageDelta.
@@ -92,7 +94,7 @@ type monthSpan struct {
 }
 
 func newBook() *book {
-	b := &book{seed: maphash.MakeSeed()}
+	b := &book{seed: maphash.MakeSeed(), flushes: usageFlusher{turn: make(chan struct{}, 1)}}
 	for i := range b.shards {
 		b.shards[i].accounts = make(map[string]*accountState)
 	}

@@ -13,11 +13,13 @@ func QuotaLen(m *Manager) int { return m.book.len() }
 // Sweep runs the idle sweep that the flusher runs every FlushInterval.
 func Sweep(m *Manager) { m.sweep() }
 
-// RetryLen returns how many usage counts wait for a flush to succeed.
+// RetryLen returns how many usage counts wait for a flush to succeed: in
+// a batch of unknown outcome, and merged for the next batch.
 func RetryLen(m *Manager) int {
+	n := m.book.flushes.unsureLen()
 	m.book.retryMu.Lock()
 	defer m.book.retryMu.Unlock()
-	return len(m.book.retry)
+	return n + len(m.book.retry)
 }
 
 // StepWall steps the default clock's wall reading by d, as an operating

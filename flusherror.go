@@ -43,6 +43,9 @@ func (m *Manager) unwritten() *FlushError {
 		counts[k] += n
 	}
 	b.retryMu.Unlock()
+	for _, d := range b.flushes.unsureDeltas() {
+		counts[usageKey{d.AccountID, d.KeyID, d.Month}] += d.N
+	}
 	for i := range b.shards {
 		s := &b.shards[i]
 		s.mu.Lock()

@@ -178,11 +178,11 @@ func (s *hangStore) RecordLastUsed(ctx context.Context, b []store.LastUsed) erro
 	return s.Store.RecordLastUsed(ctx, b)
 }
 
-func (s *hangStore) AddUsage(ctx context.Context, b []store.UsageDelta) ([]store.UsageTotal, error) {
+func (s *hangStore) AddUsage(ctx context.Context, flushID uuid.UUID, b []store.UsageDelta) ([]store.UsageTotal, error) {
 	if err := s.enter(ctx, "AddUsage"); err != nil {
 		return nil, err
 	}
-	return s.Store.AddUsage(ctx, b)
+	return s.Store.AddUsage(ctx, flushID, b)
 }
 
 func (s *hangStore) Usage(ctx context.Context, acct string, id uuid.UUID, m store.Month) (store.UsageTotal, error) {

@@ -263,23 +263,6 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now instant) error {
 	return nil
 }
 
-// flushUsage writes the counts admitted since the last flush.
-func (m *Manager) flushUsage(ctx context.Context) error {
-	ds := m.book.collect()
-	if len(ds) == 0 {
-		return nil
-	}
-	sctx, cancel := m.storeCtx(ctx)
-	totals, err := m.store.AddUsage(sctx, ds)
-	cancel()
-	if err != nil {
-		m.book.queueRetry(ds...)
-		return mapStoreErr(err, nil, "adding usage")
-	}
-	m.book.refresh(ds, totals)
-	return nil
-}
-
 // readUsage reads a key's stored counts for the book.
 func (m *Manager) readUsage(ctx context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error) {
 	sctx, cancel := m.storeCtx(ctx)

@@ -7,7 +7,9 @@
 #   COUNT=10 bench/run.sh        # more runs on a noisy machine
 #   benchstat bench/results.txt  # the raw output, in benchstat's format
 #
-# With KEYS_TEST_POSTGRES_DSN set, the PostgreSQL lookups are measured too.
+# With KEYS_TEST_POSTGRES_DSN set, the PostgreSQL lookups are measured too;
+# with KEYS_TEST_REDIS_URL, redislimiter (BenchmarkRedisPaired's x-floor is
+# the same ratio measured pairwise, steadier on a loaded machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,10 @@ out=${OUT:-bench/results.txt}
 pkgs=(. ./bench ./httpadapter ./sqlitestore)
 if [[ -n "${KEYS_TEST_POSTGRES_DSN:-}" ]]; then
 	pkgs+=(./pgstore)
+fi
+# With KEYS_TEST_REDIS_URL set, redislimiter beside a raw EVALSHA.
+if [[ -n "${KEYS_TEST_REDIS_URL:-}" ]]; then
+	pkgs+=(./redislimiter)
 fi
 
 {
@@ -49,6 +55,7 @@ keys HasScope32 - 20 abs
 keys HasScope32 HasScope32Floor - ratio
 keys AllowsAddr32 - 50 abs
 keys AllowsAddr32 AllowsAddr32Floor - ratio
+redislimiter Redis/Allow Redis/floor=raw-evalsha 1.3 ratio
 " '
 function median(key,    n, i, j, t, a) {
 	n = cnt[key]

@@ -36,6 +36,7 @@ type Store struct {
 	keyUsage  map[usageKey]int64
 	acctUsage map[acctUsageKey]int64
 	settings  map[string]string
+	flushes   flushLedger
 }
 
 // keySet is a set of stored keys.
@@ -282,13 +283,19 @@ func (s *Store) RecordLastUsed(_ context.Context, batch []store.LastUsed) error 
 }
 
 // AddUsage implements store.Store.
-func (s *Store) AddUsage(_ context.Context, batch []store.UsageDelta) ([]store.UsageTotal, error) {
+func (s *Store) AddUsage(_ context.Context, flushID uuid.UUID, batch []store.UsageDelta) ([]store.UsageTotal, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]store.UsageTotal, len(batch))
+	if !s.flushes.record(flushID, time.Now()) {
+		for i, d := range batch {
+			out[i] = store.UsageTotal{Key: s.keyUsage[usageKey{d.KeyID, d.Month}], Account: s.acctUsage[acctUsageKey{d.AccountID, d.Month}]}
+		}
+		return out, nil
+	}
 	for i, d := range batch {
 		ku := usageKey{d.KeyID, d.Month}
 		au := acctUsageKey{d.AccountID, d.Month}

@@ -71,8 +71,8 @@ func (s *Store) RecordLastUsed(ctx context.Context, batch []store.LastUsed) erro
 }
 
 // AddUsage implements store.Store.
-func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store.UsageTotal, error) {
-	return s.core.AddUsage(ctx, batch)
+func (s *Store) AddUsage(ctx context.Context, flushID uuid.UUID, batch []store.UsageDelta) ([]store.UsageTotal, error) {
+	return s.core.AddUsage(ctx, flushID, batch)
 }
 
 // Usage implements store.Store.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -22,12 +23,17 @@ var (
 	_ io.Closer   = (*Store)(nil) // every store closes the same way
 )
 
-// Store is a store.Store in a SQLite database. Its methods are safe for
+// Store is a store.Store in a SQLite database, and a store.Notifier of the
+// changes any process makes to the same file. Its methods are safe for
 // concurrent use; see store.Store for what each one does.
 type Store struct {
 	core *sqlstore.Store
 	// owned are the pools Open created and Close closes; empty for New.
 	owned []*bun.DB
+	// feed is the pool Subscribe reads the change feed through; closed is
+	// set by Close.
+	feed   *bun.DB
+	closed atomic.Bool
 }
 
 // Open opens (creating it if needed) the SQLite database file at path,
@@ -54,11 +60,13 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())
 	}
-	core, err := sqlstore.New(ctx, sqlstore.Config{DB: writer, ReadDB: readers, Classify: classify})
+	s := &Store{owned: []*bun.DB{readers, writer}, feed: readers}
+	core, err := sqlstore.New(ctx, sqlstore.Config{DB: writer, ReadDB: readers, Classify: classify, OnChange: s.recordChange})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), readers.Close(), writer.Close())
 	}
-	return &Store{core: core, owned: []*bun.DB{readers, writer}}, nil
+	s.core = core
+	return s, nil
 }
 
 // New returns a Store over db, a *bun.DB with bun's sqlitedialect that the
@@ -69,16 +77,19 @@ func New(ctx context.Context, db *bun.DB) (*Store, error) {
 	if db == nil || db.Dialect().Name() != dialect.SQLite {
 		return nil, errors.New("sqlitestore: New needs a *bun.DB with bun's sqlitedialect")
 	}
-	core, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Classify: classify, SerializeWrites: true})
+	s := &Store{feed: db}
+	core, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Classify: classify, SerializeWrites: true, OnChange: s.recordChange})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
-	return &Store{core: core}, nil
+	s.core = core
+	return s, nil
 }
 
 // Close releases the Store's prepared statements and, for a Store from
 // Open, closes the database. Call it once, after the last use.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	errs := []error{s.core.Close()}
 	for _, db := range s.owned {
 		errs = append(errs, db.Close())

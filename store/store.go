@@ -113,7 +113,15 @@ type Store interface {
 	// account; each total then reflects the batch up to and including that
 	// delta. Deltas for keys that do not exist are counted all the same
 	// (usage is a ledger, not a foreign key). An empty batch does nothing.
-	AddUsage(ctx context.Context, batch []UsageDelta) ([]UsageTotal, error)
+	//
+	// flushID makes a retry safe: a store records it in the same
+	// transaction as the counts, and a batch whose flushID was applied
+	// before (within FlushIDRetention) adds nothing and returns the current
+	// totals of each delta's key and account instead. So a caller that
+	// lost the reply of a committed call retries with the same flushID and
+	// batch, and nothing is counted twice. uuid.Nil records nothing: the
+	// batch is always applied.
+	AddUsage(ctx context.Context, flushID uuid.UUID, batch []UsageDelta) ([]UsageTotal, error)
 
 	// Usage returns the stored counts of one key and of its account for one
 	// month; counts never written are zero. It never returns ErrNotFound.

@@ -30,6 +30,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	fs.Var(&demo, "demo", "create the demo account (tier pro) and print its root key if the database lacks it; `mode` is auto (only on a new SQLite database), true or false")
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
 	printConfig := addServeFlags(fs)
+	redisURL := fs.String("redis", e.getenv("KEYS_REDIS_URL"), "Redis URL (redis://host:6379/0) to share per-minute rates with every server given the same one (default $KEYS_REDIS_URL; none: rates per process)")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
@@ -38,6 +39,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return conf.printConfig(e.stdout)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, log)
+	if err != nil {
+		return usagef("-redis: %v", err)
+	}
+	defer closeRedis() // after the Manager's Close, below
 
 	sessions, err := conf.sessionVerifier(ctx, log)
 	if err != nil {
@@ -45,7 +51,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	// Known before open, which creates the file.
 	fresh := newSQLite(c.db)
-	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL})
+	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter})
 	if err != nil {
 		return err
 	}

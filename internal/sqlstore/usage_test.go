@@ -160,11 +160,11 @@ func TestFlushMatchesMemstore(t *testing.T) {
 					N:         1 + r.Int64N(5),
 				}
 			}
-			want, err := model.AddUsage(ctx, batch)
+			want, err := model.AddUsage(ctx, uuid.Nil, batch)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.AddUsage(ctx, batch)
+			got, err := s.AddUsage(ctx, uuid.Nil, batch)
 			if err != nil {
 				t.Fatalf("round %d: AddUsage: %v", round, err)
 			}
@@ -264,7 +264,7 @@ func TestFlushConcurrentNoDeadlock(t *testing.T) {
 					t.Errorf("worker %d round %d: RecordLastUsed: %v", w, round, err)
 					return
 				}
-				if _, err := s.AddUsage(ctx, deltas); err != nil {
+				if _, err := s.AddUsage(ctx, uuid.Nil, deltas); err != nil {
 					t.Errorf("worker %d round %d: AddUsage: %v", w, round, err)
 					return
 				}

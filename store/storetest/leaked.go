@@ -71,7 +71,7 @@ func testRevokeLeakedRootRevokesAccount(t *testing.T, s store.Store) {
 	// rotation grace) is live, and a leak ends it now.
 	retiring := newChild(t, root, t0.Add(3*time.Minute))
 	graceEnd := now.Add(24 * time.Hour)
-	retiring.RevokedAt = &graceEnd
+	retiring.RevokedAt, retiring.Retiring = &graceEnd, true
 	if err := s.InsertChildKey(ctx(t), retiring); err != nil {
 		t.Fatalf("InsertChildKey (retiring): %v", err)
 	}

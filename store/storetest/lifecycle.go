@@ -344,7 +344,7 @@ func testDeleteAccount(t *testing.T, s store.Store) {
 	child := mustChild(t, s, root, t0)
 	otherRoot := mustRoot(t, s, "acct_2", t0)
 	m := store.MonthOf(t0)
-	_, err := s.AddUsage(ctx(t), []store.UsageDelta{
+	_, err := s.AddUsage(ctx(t), uuid.Nil, []store.UsageDelta{
 		{AccountID: "acct_1", KeyID: child.ID, Month: m, N: 5},
 		{AccountID: "acct_2", KeyID: otherRoot.ID, Month: m, N: 7},
 	})

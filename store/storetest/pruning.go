@@ -73,7 +73,7 @@ func testPruneRevoked(t *testing.T, s store.Store) {
 	c1 := mustChild(t, s, r1, t0)
 	c2 := mustChild(t, s, r1, t0)
 	month := store.MonthOf(t0)
-	if _, err := s.AddUsage(ctx(t), []store.UsageDelta{{AccountID: "acct_1", KeyID: c1.ID, Month: month, N: 5}}); err != nil {
+	if _, err := s.AddUsage(ctx(t), uuid.Nil, []store.UsageDelta{{AccountID: "acct_1", KeyID: c1.ID, Month: month, N: 5}}); err != nil {
 		t.Fatal(err)
 	}
 	reissued := t0.Add(time.Hour)

@@ -95,7 +95,7 @@ func BenchAddUsage(b *testing.B, s store.Store) {
 	b.ReportAllocs()
 	n := int64(0)
 	for b.Loop() {
-		totals, err := s.AddUsage(ctx, batch)
+		totals, err := s.AddUsage(ctx, uuid.Nil, batch)
 		if err != nil {
 			b.Fatal(err)
 		}
