@@ -25,8 +25,8 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 		return Key{}, ErrClosed
 	}
 	h := m.hasher.sum(token)
-	now := m.nowNano()
-	e := m.cache.get(&h, now)
+	now := m.now()
+	e := m.cache.get(&h, now.mono)
 	if e == nil {
 		var err error
 		if e, err = m.resolve(ctx, &h, now); err != nil {
@@ -36,19 +36,22 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 	if e.err != nil {
 		return Key{}, e.err
 	}
-	if now >= e.expiresAt {
-		return Key{}, ErrExpiredKey
+	if now.wall >= e.expiresAt {
+		return Key{}, e.stopped(now.wall)
 	}
-	m.lastUsed.touch(e, now)
+	m.lastUsed.touch(e, now.wall)
 	k := e.key
 	k.ent = e
 	return k, nil
 }
 
-// resolve reads the key with hash h from the store and caches it.
-func (m *Manager) resolve(ctx context.Context, h *store.Hash, now int64) (*entry, error) {
+// resolve reads the key with hash h from the store and caches it as
+// loaded at now.
+func (m *Manager) resolve(ctx context.Context, h *store.Hash, now instant) (*entry, error) {
 	seq := m.cache.begin()
-	r, err := m.store.ResolveHash(ctx, *h)
+	sctx, cancel := m.storeCtx(ctx)
+	r, err := m.store.ResolveHash(sctx, *h)
+	cancel()
 	if err != nil {
 		return nil, mapStoreErr(err, ErrUnknownKey, "resolving key")
 	}
@@ -56,23 +59,31 @@ func (m *Manager) resolve(ctx context.Context, h *store.Hash, now int64) (*entry
 		hash:      *h,
 		key:       m.keyFromStore(r.Key, r.Account),
 		expiresAt: unixNano(r.Key.ExpiresAt),
+		revokesAt: unixNano(r.Key.RevokedAt),
 		slot:      m.cache.slotOf(r.Key.AccountID),
 		seq:       seq,
-		loadedAt:  now,
+		loadedAt:  now.mono,
 	}
 	e.keyRate, e.poolRate = paramsOf(e.key.Effective.RequestsPerMinute), paramsOf(e.key.Pool.RequestsPerMinute)
-	if revoked(&r) {
+	if revoked(&r, time.Unix(0, now.wall)) {
 		e.err = ErrRevokedKey
 	}
+	// A retiring key stops at its RevokedAt like at an expiry, without a
+	// store read; stopped tells the two apart.
+	e.expiresAt = min(e.expiresAt, e.revokesAt)
 	m.cache.put(e)
 	return e, nil
 }
 
-// revoked reports whether a resolved key is dead: revoked itself, or a
-// child whose root is not the account's active root. Checking the second
-// here means no path that forgets the cascade can keep a child alive.
-func revoked(r *store.Resolved) bool {
-	return r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID)
+// revoked reports whether a resolved key is dead at now: revoked itself
+// (RevokedAt not after now), or a child with no RevokedAt of its own whose
+// root is not the account's active root. A child whose root was replaced
+// with a grace carries the grace end as its own RevokedAt, stamped in the
+// same step. Checking the root here means no path that forgets the cascade
+// can keep a child alive.
+func revoked(r *store.Resolved, now time.Time) bool {
+	return r.Key.RevokedAsOf(now) ||
+		(!r.Key.IsRoot && r.Key.RevokedAt == nil && r.Key.RootKeyID != r.ActiveRootID)
 }
 
 // RootKey returns the account's active root key, for callers that
@@ -86,7 +97,9 @@ func (m *Manager) RootKey(ctx context.Context, accountID string) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	k, err := m.store.ActiveRootKey(ctx, accountID)
+	sctx, cancel := m.storeCtx(ctx)
+	k, err := m.store.ActiveRootKey(sctx, accountID)
+	cancel()
 	if err != nil {
 		return Key{}, mapStoreErr(err, ErrNoActiveRootKey, "reading root key")
 	}
@@ -98,11 +111,15 @@ func (m *Manager) Key(ctx context.Context, id uuid.UUID) (Key, error) {
 	if err := m.checkOpen(); err != nil {
 		return Key{}, err
 	}
-	k, err := m.store.Key(ctx, id)
+	sctx, cancel := m.storeCtx(ctx)
+	k, err := m.store.Key(sctx, id)
+	cancel()
 	if err != nil {
 		return Key{}, mapStoreErr(err, ErrKeyNotFound, "reading key")
 	}
-	a, err := m.store.Account(ctx, k.AccountID)
+	sctx, cancel = m.storeCtx(ctx)
+	a, err := m.store.Account(sctx, k.AccountID)
+	cancel()
 	if err != nil {
 		return Key{}, mapStoreErr(err, nil, "reading the key's account")
 	}
@@ -119,7 +136,9 @@ func (m *Manager) ListKeys(ctx context.Context, accountID string) ([]Key, error)
 	if err != nil {
 		return nil, err
 	}
-	ks, err := m.store.ListKeys(ctx, accountID)
+	sctx, cancel := m.storeCtx(ctx)
+	ks, err := m.store.ListKeys(sctx, accountID)
+	cancel()
 	if err != nil {
 		return nil, mapStoreErr(err, nil, "listing keys")
 	}
@@ -131,23 +150,35 @@ func (m *Manager) ListKeys(ctx context.Context, accountID string) ([]Key, error)
 }
 
 // keyFromStore converts a stored key, filling in its limits from its
-// account's tier.
+// account's tier. Every Key the Manager hands out is built here, so what it
+// reports as Effective is what Allow enforces.
 func (m *Manager) keyFromStore(k store.Key, a store.Account) Key {
 	pool := m.poolLimits(a)
-	eff := pool
-	if k.RequestsPerMonth != nil {
-		eff.RequestsPerMonth = *k.RequestsPerMonth
-	}
-	if k.RequestsPerMinute != nil {
-		eff.RequestsPerMinute = *k.RequestsPerMinute
-	}
+	eff := effectiveLimits(k, pool)
 	return Key{
 		ID: k.ID, RootKeyID: k.RootKeyID, AccountID: k.AccountID,
 		Prefix: k.Prefix, Name: k.Name, IsRoot: k.IsRoot, CreatedAt: k.CreatedAt.UTC(),
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
+		final:                    k.RevokedAt != nil && !k.Retiring,
 		RequestsPerMonthOverride: k.RequestsPerMonth, RequestsPerMinuteOverride: k.RequestsPerMinute,
 		Effective: eff, Pool: pool,
+		Scopes: k.Scopes, Metadata: k.Metadata, AllowedNetworks: k.AllowedNetworks,
 	}
+}
+
+// effectiveLimits returns what is enforced on k under pool: each override
+// where it is set and not above the pool, else the pool. An override can
+// exceed the pool once the account moves to a lower tier; the pool binds
+// then, and reporting the override would promise what Allow refuses.
+func effectiveLimits(k store.Key, pool Limits) Limits {
+	eff := pool
+	if k.RequestsPerMonth != nil {
+		eff.RequestsPerMonth = min(*k.RequestsPerMonth, pool.RequestsPerMonth)
+	}
+	if k.RequestsPerMinute != nil {
+		eff.RequestsPerMinute = min(*k.RequestsPerMinute, pool.RequestsPerMinute)
+	}
+	return eff
 }
 
 // poolLimits returns the limits the account's keys share: its tier's. A
@@ -179,13 +210,15 @@ func (m *Manager) Inspect(ctx context.Context, token string) (Key, error) {
 	if err := m.checkOpen(); err != nil {
 		return Key{}, err
 	}
-	r, err := m.store.ResolveHash(ctx, m.hasher.sum(token))
+	sctx, cancel := m.storeCtx(ctx)
+	r, err := m.store.ResolveHash(sctx, m.hasher.sum(token))
+	cancel()
 	if err != nil {
 		return Key{}, mapStoreErr(err, ErrUnknownKey, "resolving key")
 	}
 	k := m.keyFromStore(r.Key, r.Account)
 	switch {
-	case revoked(&r):
+	case revoked(&r, m.clock()):
 		return k, ErrRevokedKey
 	case !k.Active(m.clock()):
 		return k, ErrExpiredKey

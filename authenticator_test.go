@@ -51,6 +51,13 @@ func (s *countingStore) ReplaceRootKey(ctx context.Context, k store.Key, expect 
 	return s.Store.ReplaceRootKey(ctx, k, expect, now)
 }
 
+func (s *countingStore) RotateRootKey(ctx context.Context, k store.Key, r store.Rotation) (store.Key, error) {
+	s.mu.Lock()
+	s.keysSeen = append(s.keysSeen, k)
+	s.mu.Unlock()
+	return s.Store.RotateRootKey(ctx, k, r)
+}
+
 func (s *countingStore) InsertChildKey(ctx context.Context, k store.Key) error {
 	s.mu.Lock()
 	s.keysSeen = append(s.keysSeen, k)
@@ -301,7 +308,9 @@ func TestCloseFlushesAndIsIdempotent(t *testing.T) {
 func TestPepperChangesTheHash(t *testing.T) {
 	st := memstore.New()
 	peppered := newFixtureOn(t, st, keys.Config{Pepper: []byte("server secret")})
-	plain := newFixtureOn(t, st, keys.Config{})
+	// New refuses a second pepper on one store (TestPepperMismatchFailsNew);
+	// a store that forgets the fingerprint gets past that check.
+	plain := newFixtureOn(t, forgetfulStore{st}, keys.Config{})
 	peppered.account(t, "acct_1", keys.Pro)
 	iss := peppered.reissue(t, "acct_1")
 	peppered.auth(t, iss.Secret)
@@ -312,6 +321,14 @@ func TestPepperChangesTheHash(t *testing.T) {
 	if sk.Hash == sha256.Sum256([]byte(iss.Secret)) {
 		t.Fatal("peppered manager stored a plain SHA-256")
 	}
+}
+
+// forgetfulStore records no settings, as a store that had its keys before
+// the pepper fingerprint existed.
+type forgetfulStore struct{ store.Store }
+
+func (forgetfulStore) InitSetting(_ context.Context, _, value string) (string, error) {
+	return value, nil
 }
 
 func TestSecretNeverLeaves(t *testing.T) {

@@ -38,6 +38,8 @@ type book struct {
 	// merged per key and month so that a long store outage grows it by
 	// the number of keys used, not by one entry per key per flush.
 	retry map[usageKey]int64
+
+	flushes usageFlusher // see flushusage.go
 }
 
 // usageKey names one count of a UsageDelta.
@@ -63,8 +65,8 @@ type accountState struct {
 	loaded  bool // base holds the store's count for month
 	base    int64
 	pending int64
-	tat     int64 // the pool's GCRA bucket, UnixNano
-	lastUse int64
+	tat     int64 // the pool's GCRA bucket, monotonic ns
+	lastUse int64 // monotonic ns
 	keys    map[uuid.UUID]*keyState
 }
 
@@ -78,6 +80,12 @@ type keyState struct {
 	lastUse int64
 }
 
+// usageReader reads a key's and its account's stored counts for a month:
+// the Manager, which bounds the store call by its StoreTimeout.
+type usageReader interface {
+	readUsage(ctx context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error)
+}
+
 // monthSpan caches the bounds of a month so the hot path does not compute
 // a calendar date per request.
 type monthSpan struct {
@@ -86,14 +94,14 @@ type monthSpan struct {
 }
 
 func newBook() *book {
-	b := &book{seed: maphash.MakeSeed()}
+	b := &book{seed: maphash.MakeSeed(), flushes: usageFlusher{turn: make(chan struct{}, 1)}}
 	for i := range b.shards {
 		b.shards[i].accounts = make(map[string]*accountState)
 	}
 	return b
 }
 
-// monthOf returns the UTC calendar month containing now.
+// monthOf returns the UTC calendar month containing now (wall UnixNano).
 func (b *book) monthOf(now int64) *monthSpan {
 	if s := b.month.Load(); s != nil && now >= s.start && now < s.end {
 		return s
@@ -112,7 +120,7 @@ func (b *book) shard(account string) *bookShard {
 // reading the stored counts on the key's first use in the month. The fast
 // path, for a key from Authenticate whose state is warm, is one atomic load
 // and one lock.
-func (b *book) lock(ctx context.Context, st store.Store, k *Key, span *monthSpan) (*keyState, error) {
+func (b *book) lock(ctx context.Context, st usageReader, k *Key, span *monthSpan) (*keyState, error) {
 	if k.ent != nil {
 		if ks := k.ent.state.Load(); ks != nil {
 			a := ks.acct
@@ -146,9 +154,9 @@ func (b *book) lock(ctx context.Context, st store.Store, k *Key, span *monthSpan
 		}
 		month := a.month
 		a.mu.Unlock()
-		total, err := st.Usage(ctx, k.AccountID, k.ID, month)
+		total, err := st.readUsage(ctx, k.AccountID, k.ID, month)
 		if err != nil {
-			return nil, mapStoreErr(err, nil, "reading usage")
+			return nil, err
 		}
 		a.mu.Lock()
 		if !a.dropped && !ks.dropped && a.month == month {
@@ -186,10 +194,14 @@ func (b *book) roll(a *accountState, month store.Month) {
 	a.month, a.base, a.pending, a.loaded = month, 0, 0, false
 }
 
-// quotaCheck is a quota verdict.
+// quotaCheck is a quota verdict: the binding window (limit, remaining)
+// and the key's and the pool's own, with what each has left before the
+// request (possibly below 0: Decision's accessors clamp).
 type quotaCheck struct {
-	allowed          bool
-	limit, remaining int64
+	allowed             bool
+	limit, remaining    int64
+	keyLimit, keyLeft   int64
+	poolLimit, poolLeft int64
 }
 
 // checkQuota reports whether n more requests of k fit in its key's and its
@@ -203,6 +215,8 @@ func (ks *keyState) checkQuota(k *Key, n int64) quotaCheck {
 		allowed:   n <= left,
 		limit:     min(k.Effective.RequestsPerMonth, k.Pool.RequestsPerMonth),
 		remaining: left,
+		keyLimit:  k.Effective.RequestsPerMonth, keyLeft: keyLeft,
+		poolLimit: k.Pool.RequestsPerMonth, poolLeft: poolLeft,
 	}
 }
 
@@ -311,8 +325,8 @@ func (b *book) refresh(ds []store.UsageDelta, totals []store.UsageTotal) {
 }
 
 // sweep drops state with nothing pending, idle since before cutoff, whose
-// rate buckets are full again at now: it is read back from the store (or
-// starts afresh) on next use.
+// rate buckets are full again at now (both monotonic): it is read back from
+// the store (or starts afresh) on next use.
 func (b *book) sweep(cutoff, now int64) {
 	for i := range b.shards {
 		s := &b.shards[i]

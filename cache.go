@@ -19,12 +19,16 @@ type entry struct {
 	// err is nil for a usable key, ErrRevokedKey for a revoked key or a
 	// child whose root is no longer the account's active root. Expiry is
 	// checked against the clock on every use instead.
-	err       error
-	expiresAt int64 // UnixNano; math.MaxInt64 when the key never expires
+	err error
+	// expiresAt is when the key stops working: the earlier of its expiry
+	// and its RevokedAt (a retiring key), wall UnixNano; math.MaxInt64
+	// when neither is set. revokesAt is its RevokedAt alone, to tell which.
+	expiresAt int64
+	revokesAt int64
 
 	slot     uint32 // invalidation slot of the key's account
 	seq      uint64 // cache sequence read before the store was
-	loadedAt int64  // UnixNano by Config.Clock
+	loadedAt int64  // monotonic ns (see instant)
 
 	lastUsed atomic.Int64 // Unix seconds of the last authentication here
 	dirty    atomic.Bool  // lastUsed is queued for the next flush
@@ -92,7 +96,7 @@ func (c *keyCache) slotOf(account string) uint32 {
 // starts now.
 func (c *keyCache) begin() uint64 { return c.seq.Load() }
 
-// get returns the valid entry for h at now, or nil.
+// get returns the valid entry for h at now (monotonic), or nil.
 func (c *keyCache) get(h *store.Hash, now int64) *entry {
 	if c.disabled {
 		return nil
@@ -163,6 +167,26 @@ func raise(slot *atomic.Uint64, gen uint64) {
 	}
 }
 
+// sweep drops entries that can no longer be used (past their TTL at now,
+// monotonic, or stale after a change), so that a burst of distinct keys
+// does not hold memory until the cache fills. An entry still queued for a
+// last-used flush stays reachable from the queue.
+func (c *keyCache) sweep(now int64) {
+	if c.disabled {
+		return
+	}
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for h, e := range s.m {
+			if !c.fresh(e, now) {
+				delete(s.m, h)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
 // len returns the number of cached entries.
 func (c *keyCache) len() int {
 	n := 0
@@ -185,4 +209,13 @@ func unixNano(t *time.Time) int64 {
 		return math.MaxInt64
 	}
 	return t.UnixNano()
+}
+
+// stopped returns the error of a key used at or after e.expiresAt:
+// ErrRevokedKey once its grace has ended, else ErrExpiredKey.
+func (e *entry) stopped(now int64) error {
+	if now >= e.revokesAt {
+		return ErrRevokedKey
+	}
+	return ErrExpiredKey
 }

@@ -30,6 +30,13 @@ type Config struct {
 	// Clock returns the current time. Default: the wall clock (read as
 	// time.Now re-anchored every FlushInterval plus monotonic time, which is
 	// cheaper per call).
+	//
+	// Wall time is used only for what is stored and shown (expiry, months,
+	// last-used times, Reset). Cache TTLs and rate state run on monotonic
+	// time, so a step of the wall clock does not stretch them: with the
+	// default, the monotonic clock; with a Clock set here, its forward
+	// movement only (a backward step is ignored; times that carry a
+	// monotonic reading, like time.Now's, are compared by it).
 	Clock func() time.Time
 
 	// CacheTTL bounds how long a resolved key is trusted before it is read
@@ -45,6 +52,13 @@ type Config struct {
 	// written to the store; a crash loses at most this much of them.
 	// Default: 1s.
 	FlushInterval time.Duration
+
+	// StoreTimeout bounds every store call the Manager makes, the flushes
+	// included, so a hung store turns into errors instead of requests and
+	// shutdowns that wait forever; a shorter deadline on the caller's ctx
+	// still applies. Default: 5s; a negative value sets no bound beyond the
+	// caller's ctx.
+	StoreTimeout time.Duration
 
 	// Limiter, if set, enforces the per-minute rates instead of the built-in
 	// in-memory GCRA limiter, which is per process and decides rate and quota
@@ -65,6 +79,7 @@ const (
 	DefaultCacheTTL      = 5 * time.Second
 	DefaultCacheSize     = 1 << 16
 	DefaultFlushInterval = time.Second
+	DefaultStoreTimeout  = 5 * time.Second
 )
 
 // DefaultTiers returns the built-in limits of each tier.
@@ -126,6 +141,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = DefaultStoreTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

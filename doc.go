@@ -8,8 +8,10 @@
 // An Account belongs to the host service and has a Tier and an
 // email-verified flag. It has at most one active root key; Reissue replaces
 // it (or issues the first) and, in the same atomic step, revokes every child
-// key. IssueChild issues child keys from the active root, optionally named,
-// expiring, or with lower limits. A key's plaintext token is returned once,
+// key, at once or after a grace period (WithGrace), optionally only under a
+// condition (IfRoot, IfNoRoot). IssueChild issues child keys from the
+// active root, optionally named, expiring, with lower limits, scopes,
+// metadata or allowed networks. A key's plaintext token is returned once,
 // in Issued.Secret, and never stored: the store keeps its SHA-256 (or
 // HMAC-SHA-256 with Config.Pepper).
 //
@@ -20,17 +22,25 @@
 //
 // # Requests
 //
-// Authenticate resolves a token to its Key, with its Effective limits (its
-// overrides, else its tier's) and its account's Pool limits. Allow then
-// decides the request: a per-minute rate and a calendar-month quota, each
-// held per key and per account, so issuing children never multiplies what
-// an account gets. Both calls are answered from memory once a key is warm;
+// Authenticate resolves a token to its Key, with its Effective limits
+// (the lower of its overrides and its tier's) and its account's Pool
+// limits. Allow then decides the request: a per-minute rate and a
+// calendar-month quota, each held per key and per account, so issuing
+// children never multiplies what an account gets. Both calls are answered from memory once a key is warm;
 // last-used times and usage counts are written in batches every
-// Config.FlushInterval and on Close.
+// Config.FlushInterval and on Shutdown or Close.
 //
 // Revocation through a Manager takes effect in it at once, cached or not.
 // Changes made by another process sharing the store are seen within
 // Config.CacheTTL.
+//
+// # Faults
+//
+// Every store call is bounded by Config.StoreTimeout. Shutdown(ctx) ends a
+// Manager as http.Server.Shutdown ends a server, with the final flush
+// bounded by ctx; what it could not write it reports in a *FlushError and
+// logs. Cache TTLs and rate state run on monotonic time, so wall-clock
+// steps do not stretch them.
 //
 // # Storage
 //

@@ -97,3 +97,30 @@ func ExampleManager_Allow() {
 	// true 0 998 false
 	// false 0 998 true
 }
+
+// Stop a Manager with a deadline on its final flush, as a server does on
+// SIGTERM; a *keys.FlushError says what could not be written.
+func ExampleManager_Shutdown() {
+	st := memstore.New()
+	m, err := keys.New(st, keys.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// ... serve requests ...
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = m.Shutdown(ctx)
+	var fe *keys.FlushError
+	switch {
+	case errors.As(err, &fe):
+		fmt.Printf("lost %d requests of usage\n", fe.Requests)
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Println("flushed")
+	}
+	// The store is the caller's, closed after the Manager (memstore holds
+	// nothing to close).
+	// Output: flushed
+}

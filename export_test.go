@@ -1,5 +1,7 @@
 package keys
 
+import "time"
+
 // Hooks for the external tests.
 
 // CacheLen returns the number of cached keys.
@@ -11,9 +13,26 @@ func QuotaLen(m *Manager) int { return m.book.len() }
 // Sweep runs the idle sweep that the flusher runs every FlushInterval.
 func Sweep(m *Manager) { m.sweep() }
 
-// RetryLen returns how many usage counts wait for a flush to succeed.
+// RetryLen returns how many usage counts wait for a flush to succeed: in
+// a batch of unknown outcome, and merged for the next batch.
 func RetryLen(m *Manager) int {
+	n := m.book.flushes.unsureLen()
 	m.book.retryMu.Lock()
 	defer m.book.retryMu.Unlock()
-	return len(m.book.retry)
+	return n + len(m.book.retry)
 }
+
+// StepWall steps the default clock's wall reading by d, as an operating
+// system clock step would, and makes the Manager see it at once (it
+// otherwise would at its next re-anchor). Monotonic time does not move.
+func StepWall(m *Manager, d time.Duration) {
+	m.mono.skew.Add(int64(d))
+	m.mono.reanchor()
+}
+
+// SkewWall steps the default clock's wall reading by d as StepWall does,
+// but leaves the Manager to notice at its next re-anchor.
+func SkewWall(m *Manager, d time.Duration) { m.mono.skew.Add(int64(d)) }
+
+// WallNow returns the Manager's wall time.
+func WallNow(m *Manager) time.Time { return m.clock() }

@@ -34,9 +34,11 @@ func (m *Manager) CreateAccount(ctx context.Context, a Account) error {
 		return err
 	}
 	now := m.clock().UTC()
-	err := m.store.CreateAccount(ctx, store.Account{
+	sctx, cancel := m.storeCtx(ctx)
+	err := m.store.CreateAccount(sctx, store.Account{
 		ID: a.ID, Tier: string(a.Tier), EmailVerified: a.EmailVerified, CreatedAt: now, UpdatedAt: now,
 	})
+	cancel()
 	if errors.Is(err, store.ErrConflict) {
 		return ErrAccountExists
 	}
@@ -63,7 +65,9 @@ func (m *Manager) account(ctx context.Context, id string) (store.Account, error)
 	if validAccountID(id) != nil {
 		return store.Account{}, ErrAccountNotFound
 	}
-	a, err := m.store.Account(ctx, id)
+	sctx, cancel := m.storeCtx(ctx)
+	a, err := m.store.Account(sctx, id)
+	cancel()
 	if err != nil {
 		return a, mapStoreErr(err, ErrAccountNotFound, "reading account")
 	}
@@ -94,7 +98,9 @@ func (m *Manager) updateAccount(ctx context.Context, id string, u store.AccountU
 		return ErrAccountNotFound
 	}
 	u.UpdatedAt = m.clock().UTC()
-	err := m.store.UpdateAccount(ctx, id, u)
+	sctx, cancel := m.storeCtx(ctx)
+	err := m.store.UpdateAccount(sctx, id, u)
+	cancel()
 	// Invalidate even on error: the change may have committed before the
 	// error (a lost reply).
 	m.cache.invalidateAccount(id)
@@ -106,11 +112,21 @@ func (m *Manager) updateAccount(ctx context.Context, id string, u store.AccountU
 // an account gets its first root key. The account's email must be verified.
 // Issued.Secret is the only copy of the new token.
 //
+// Options: WithGrace keeps the replaced keys working for a while;
+// IfRoot and IfNoRoot make the reissue conditional (ErrRootKeyChanged when
+// the condition does not hold). An invalid option is ErrInvalidArgument,
+// and nothing changes. The new root takes the replaced root's Name and
+// Metadata.
+//
 // Reissue is for callers that authenticated the account some other way (a
 // session, an operator). A request authenticated by a root key calls
 // ReissueFrom instead.
-func (m *Manager) Reissue(ctx context.Context, accountID string) (Issued, error) {
-	return m.reissue(ctx, accountID, uuid.Nil)
+func (m *Manager) Reissue(ctx context.Context, accountID string, opts ...ReissueOption) (Issued, error) {
+	o, err := applyReissueOptions(opts)
+	if err != nil {
+		return Issued{}, err
+	}
+	return m.reissue(ctx, accountID, o, uuid.Nil)
 }
 
 // ReissueFrom is Reissue on behalf of the root key k: it succeeds only if k
@@ -118,16 +134,55 @@ func (m *Manager) Reissue(ctx context.Context, accountID string) (Issued, error)
 // checked atomically in the store. So a root key revoked by another process
 // (whose revocation this Manager's cache may not have seen yet) cannot mint
 // its own successor, and of two concurrent reissues by one root key only
-// one succeeds; the other gets ErrRevokedKey. A child key gets
-// ErrChildKeyForbidden.
-func (m *Manager) ReissueFrom(ctx context.Context, k Key) (Issued, error) {
+// one succeeds; the other gets ErrRevokedKey. A retiring root key (still
+// in the grace of an earlier reissue) gets ErrRootKeyRetired, a child key
+// ErrChildKeyForbidden. IfRoot(k.ID) passes; IfRoot of another key or
+// IfNoRoot is ErrRootKeyChanged while k is the active root.
+func (m *Manager) ReissueFrom(ctx context.Context, k Key, opts ...ReissueOption) (Issued, error) {
 	if !k.IsRoot {
 		return Issued{}, ErrChildKeyForbidden
 	}
-	return m.reissue(ctx, k.AccountID, k.ID)
+	o, err := applyReissueOptions(opts)
+	if err != nil {
+		return Issued{}, err
+	}
+	if (o.expect != uuid.Nil && o.expect != k.ID) || o.expectNone {
+		// The condition fails if k is the active root; if it is not, k's
+		// own state is the answer.
+		if err := m.checkOpen(); err != nil {
+			return Issued{}, err
+		}
+		if err := m.rootState(ctx, k.ID); err != nil {
+			return Issued{}, err
+		}
+		return Issued{}, ErrRootKeyChanged
+	}
+	return m.reissue(ctx, k.AccountID, o, k.ID)
 }
 
-func (m *Manager) reissue(ctx context.Context, accountID string, expect uuid.UUID) (Issued, error) {
+// rootState returns nil if id is an active root key, else ErrRevokedKey,
+// ErrRootKeyRetired or the error reading it.
+func (m *Manager) rootState(ctx context.Context, id uuid.UUID) error {
+	sctx, cancel := m.storeCtx(ctx)
+	k, err := m.store.Key(sctx, id)
+	cancel()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ErrRevokedKey
+	case err != nil:
+		return mapStoreErr(err, nil, "reading root key")
+	case k.RevokedAt == nil:
+		return nil
+	case !k.RevokedAsOf(m.clock()):
+		return ErrRootKeyRetired
+	default:
+		return ErrRevokedKey
+	}
+}
+
+// reissue replaces the account's root. self is the root key asking for its
+// own replacement (ReissueFrom), uuid.Nil otherwise.
+func (m *Manager) reissue(ctx context.Context, accountID string, o reissueOptions, self uuid.UUID) (Issued, error) {
 	if err := m.checkOpen(); err != nil {
 		return Issued{}, err
 	}
@@ -143,19 +198,33 @@ func (m *Manager) reissue(ctx context.Context, accountID string, expect uuid.UUI
 	id := newKeyID()
 	root := store.Key{ID: id, RootKeyID: id, AccountID: accountID, Hash: h,
 		Prefix: m.rootPrefix, IsRoot: true, CreatedAt: now}
-	err = m.store.ReplaceRootKey(ctx, root, expect, now)
+	r := store.Rotation{Expect: o.expect, ExpectNone: o.expectNone, Now: now}
+	if self != uuid.Nil {
+		r.Expect = self
+	}
+	if o.grace > 0 {
+		r.GraceEnd = now.Add(o.grace)
+	}
+	sctx, cancel := m.storeCtx(ctx)
+	stored, err := m.store.RotateRootKey(sctx, root, r)
+	cancel()
 	// Invalidate even on error: a failure after commit (a lost connection)
 	// must not leave the old keys trusted here.
 	m.cache.invalidateAccount(accountID)
 	switch {
-	case errors.Is(err, store.ErrNotFound) && expect != uuid.Nil:
-		// The account exists (verifiedAccount read it): expect is no longer
-		// its active root.
+	case errors.Is(err, store.ErrConditionFailed) && self != uuid.Nil:
+		// The account exists (verifiedAccount read it): self is no longer
+		// its active root; say why.
+		if serr := m.rootState(ctx, self); serr != nil {
+			return Issued{}, serr
+		}
 		return Issued{}, ErrRevokedKey
+	case errors.Is(err, store.ErrConditionFailed):
+		return Issued{}, ErrRootKeyChanged
 	case err != nil:
 		return Issued{}, mapStoreErr(err, ErrAccountNotFound, "replacing root key")
 	}
-	return Issued{Key: m.keyFromStore(root, a), Secret: token}, nil
+	return Issued{Key: m.keyFromStore(stored, a), Secret: token}, nil
 }
 
 // IssueChild issues a child key from the account's active root key. The
@@ -187,12 +256,16 @@ func (m *Manager) IssueChild(ctx context.Context, accountID string, opts ChildOp
 	// means the account has no active root, or reissues kept replacing it
 	// faster than this could insert.
 	for attempt := 1; ; attempt++ {
-		root, err := m.store.ActiveRootKey(ctx, accountID)
+		sctx, cancel := m.storeCtx(ctx)
+		root, err := m.store.ActiveRootKey(sctx, accountID)
+		cancel()
 		if err != nil {
 			return Issued{}, mapStoreErr(err, ErrNoActiveRootKey, "reading root key")
 		}
 		child.RootKeyID = root.ID
-		err = m.store.InsertChildKey(ctx, child)
+		sctx, cancel = m.storeCtx(ctx)
+		err = m.store.InsertChildKey(sctx, child)
+		cancel()
 		if err == nil {
 			return Issued{Key: m.keyFromStore(child, a), Secret: token}, nil
 		}
@@ -213,6 +286,18 @@ func (m *Manager) childRecord(a store.Account, opts ChildOptions, now time.Time)
 	k := store.Key{ID: newKeyID(), AccountID: a.ID, Prefix: m.childPrefix, Name: opts.Name, CreatedAt: now}
 	if len(opts.Name) > maxNameLen || !utf8.ValidString(opts.Name) || hasControl(opts.Name) {
 		return k, invalidf("name must be at most %d bytes of printable UTF-8", maxNameLen)
+	}
+	switch {
+	case opts.ExpiresIn < 0:
+		return k, invalidf("ExpiresIn %v is negative", opts.ExpiresIn)
+	case opts.ExpiresIn > 0 && opts.ExpiresAt != nil:
+		return k, invalidf("both ExpiresAt and ExpiresIn are set; use one")
+	case opts.ExpiresIn > 0:
+		t := now.Add(opts.ExpiresIn)
+		opts.ExpiresAt = &t
+	}
+	if err := restrictChild(&k, &opts); err != nil {
+		return k, err
 	}
 	if opts.ExpiresAt != nil {
 		if !opts.ExpiresAt.After(now) {
@@ -245,7 +330,9 @@ func (m *Manager) Revoke(ctx context.Context, id uuid.UUID) error {
 	if err := m.checkOpen(); err != nil {
 		return err
 	}
-	k, err := m.store.RevokeKey(ctx, id, m.clock().UTC())
+	sctx, cancel := m.storeCtx(ctx)
+	k, err := m.store.RevokeKey(sctx, id, m.clock().UTC())
+	cancel()
 	switch {
 	case err == nil:
 		m.cache.invalidateAccount(k.AccountID)

@@ -1,9 +1,11 @@
 package keys
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,8 +48,10 @@ type Account struct {
 // Key is an API key's metadata. It never holds the token or its hash.
 //
 // A Key returned by Authenticate shares its pointed-to values (ExpiresAt,
-// overrides, ...) with the Manager's cache so that resolving a key does not
-// allocate: treat them as read-only.
+// overrides, ...) and its slices and map (Scopes, Metadata,
+// AllowedNetworks) with the Manager's cache so that resolving a key does
+// not allocate: treat them as read-only. Because of those, Key is not
+// comparable with ==; compare IDs.
 type Key struct {
 	ID uuid.UUID
 	// RootKeyID is the root key a child was issued from; a root key's is its
@@ -69,18 +73,39 @@ type Key struct {
 	LastUsedAt *time.Time
 	// ExpiresAt is when the key stops working; nil means never.
 	ExpiresAt *time.Time
-	// RevokedAt is when the key was revoked; nil means it is not.
+	// RevokedAt is when the key was revoked; nil means it is not. A time
+	// in the future means the key is retiring: it was replaced by a
+	// reissue with a grace period (WithGrace) and works until then.
 	RevokedAt *time.Time
 	// RequestsPerMonthOverride and RequestsPerMinuteOverride replace the
 	// tier's limits for this key; nil means the tier's.
 	RequestsPerMonthOverride  *int64
 	RequestsPerMinuteOverride *int
-	// Effective are the limits that apply to this key: its overrides where
-	// set, else its account tier's.
+	// Effective are the limits enforced on this key: for each limit, the
+	// lower of its override (where set) and the account's pool, else the
+	// pool. An override above the pool (the account moved to a lower tier
+	// after the key was issued) is kept but not enforced, and Effective
+	// says so.
 	Effective Limits
 	// Pool are the limits that all keys of the account share: the root key's
 	// effective limits, which are the account tier's.
 	Pool Limits
+
+	// Scopes are what a child key may do, sorted and without duplicates;
+	// nil means unrestricted (always so for a root key). See HasScope.
+	Scopes []string
+	// Metadata are the host's own labels for the key; nil means none.
+	Metadata map[string]string
+	// AllowedNetworks are the client networks the key may be used from,
+	// canonical (masked, sorted, none inside another); nil means anywhere.
+	// See AllowsAddr.
+	AllowedNetworks []netip.Prefix
+
+	// final is set when RevokedAt is when the key was revoked outright,
+	// not the end of a grace period: then the key is revoked whatever a
+	// clock says of RevokedAt (this process's clock may run behind the
+	// revoker's).
+	final bool
 
 	// ent is the cache entry the key was resolved from, so Allow can tell at
 	// once whether the key has been revoked since; nil for keys that did not
@@ -89,8 +114,11 @@ type Key struct {
 }
 
 // Active reports whether k is neither revoked nor past its expiry at now.
+// A retiring key (RevokedAt in the future, after a reissue with a grace
+// period) is active until its RevokedAt; a key revoked outright is not
+// active whatever now is.
 func (k Key) Active(now time.Time) bool {
-	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+	return (k.RevokedAt == nil || (!k.final && now.Before(*k.RevokedAt))) && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
 }
 
 // String describes k without anything secret.
@@ -129,6 +157,19 @@ func (i Issued) LogValue() slog.Value {
 	return slog.GroupValue(slog.Any("key", i.Key), slog.String("secret", "[REDACTED]"))
 }
 
+// MarshalJSON encodes the issued key with its secret redacted, as String
+// does, so that a response or log line built with encoding/json cannot
+// leak it by accident. Read the plaintext from the Secret field and encode
+// it yourself where it must be shown.
+func (i Issued) MarshalJSON() ([]byte, error) {
+	// A distinct type without the method, or json.Marshal would recurse.
+	type redacted struct {
+		Key    Key
+		Secret string
+	}
+	return json.Marshal(redacted{Key: i.Key, Secret: "[REDACTED]"})
+}
+
 // ChildOptions configure IssueChild. The zero value issues an unnamed child
 // that never expires and has its tier's limits.
 type ChildOptions struct {
@@ -142,6 +183,20 @@ type ChildOptions struct {
 	// RequestsPerMinute overrides the tier's rate; it must be positive and
 	// not above the account's pool rate. nil = tier default.
 	RequestsPerMinute *int
+	// ExpiresIn, if positive, sets the expiry to the Manager's clock plus
+	// ExpiresIn; it cannot be combined with ExpiresAt. 0 = not used.
+	ExpiresIn time.Duration
+	// Scopes restrict the key to what they name (1 to 64 characters of
+	// a-z 0-9 : . _ -, at most 32); nil = unrestricted. An empty non-nil
+	// slice is refused: omit it for an unrestricted key.
+	Scopes []string
+	// Metadata are the host's labels: at most 16 pairs, keys 1 to 64
+	// bytes of A-Z a-z 0-9 _ . -, values at most 256 bytes of UTF-8.
+	Metadata map[string]string
+	// AllowedNetworks restrict where the key may be used from (at most 32
+	// IPv4 or IPv6 prefixes; the HTTP adapter checks them); nil = anywhere.
+	// An empty non-nil slice is refused.
+	AllowedNetworks []netip.Prefix
 }
 
 // Errors returned by the Manager, tested with errors.Is. ErrInvalidArgument

@@ -19,7 +19,7 @@ type lastUsedQueue struct {
 	entries []*entry
 }
 
-// touch records that e authenticated at now (UnixNano).
+// touch records that e authenticated at now (wall UnixNano).
 func (q *lastUsedQueue) touch(e *entry, now int64) {
 	sec := now / int64(time.Second)
 	if e.lastUsed.Load() >= sec {
@@ -69,7 +69,10 @@ func (m *Manager) flushLastUsed(ctx context.Context) error {
 	for id, at := range latest {
 		batch = append(batch, store.LastUsed{KeyID: id, At: time.Unix(at, 0).UTC()})
 	}
-	if err := m.store.RecordLastUsed(ctx, batch); err != nil {
+	sctx, cancel := m.storeCtx(ctx)
+	err := m.store.RecordLastUsed(sctx, batch)
+	cancel()
+	if err != nil {
 		m.lastUsed.requeue(es)
 		return mapStoreErr(err, nil, "recording last-used times")
 	}

@@ -68,7 +68,7 @@ type rateCheck struct {
 	tat        int64 // the TAT to store if the request is admitted
 	slack      int64 // ns of burst left: remaining = slack / interval
 	params     rateParams
-	reset      int64 // UnixNano when the bucket is full again
+	resetIn    int64 // ns from now until the bucket is full again
 	retryAfter int64 // ns; zero when allowed
 }
 
@@ -84,18 +84,27 @@ func paramsOf(rate int) rateParams {
 	return rateParams{rate: r, interval: ratePeriod / r}
 }
 
-// gcra decides n requests against a bucket with the given TAT (UnixNano) at
-// now, into r. (It writes through a pointer: this runs twice per request,
-// and copying the verdicts showed in profiles.)
+// gcra decides n requests against a bucket with the given TAT at now, into
+// r; both times are monotonic nanoseconds. (It writes through a pointer:
+// this runs twice per request, and copying the verdicts showed in
+// profiles.)
+//
+// The arithmetic cannot overflow: a TAT is never more than ratePeriod ahead
+// of now, and n is clamped to 2·rate before it is multiplied, so
+// n·interval ≤ 2·ratePeriod. The clamp changes no verdict: a full bucket
+// holds at most rate·ratePeriod/(ratePeriod−rate) requests (the interval
+// rounds down), under 2·rate for any rate up to MaxRequestsPerMinute, so
+// 2·rate never fits. (Multiplying an unclamped n let a huge batch wrap
+// around to a small or negative cost and pass.)
 func gcra(r *rateCheck, tat, now int64, p rateParams, n int64) {
 	tat = max(tat, now)
-	next := tat + p.interval*n
+	next := tat + p.interval*min(n, 2*p.rate)
 	r.params = p
 	if next-now <= ratePeriod {
-		r.allowed, r.tat, r.slack, r.reset, r.retryAfter = true, next, ratePeriod-(next-now), next, 0
+		r.allowed, r.tat, r.slack, r.resetIn, r.retryAfter = true, next, ratePeriod-(next-now), next-now, 0
 		return
 	}
-	r.allowed, r.tat, r.slack, r.reset, r.retryAfter = false, tat, ratePeriod-(tat-now), tat, next-ratePeriod-now
+	r.allowed, r.tat, r.slack, r.resetIn, r.retryAfter = false, tat, ratePeriod-(tat-now), tat-now, next-ratePeriod-now
 }
 
 // remaining is how many more requests the bucket admits now.

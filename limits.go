@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys/store"
 )
 
 // Window is the state of one limit after a decision.
@@ -30,10 +34,34 @@ type Decision struct {
 	RetryAfter time.Duration
 	// Reason is nil, ErrRateLimited or ErrQuotaExceeded.
 	Reason error
-	// Rate and Quota are both windows. Quota is zero when only the rate was
-	// counted (AllowRate) or the quota refused before the rate was asked,
-	// in which case Rate is zero instead.
-	Rate, Quota Window
+	// Rate is the per-minute window that binds of two: the key's own
+	// bucket and its account's pool, which all the account's keys share.
+	// It is the one that refused or, when both admit, the one with fewer
+	// requests left. (A custom Limiter reports only that one.) Rate is
+	// zero when the quota refused before the rate was asked.
+	Rate Window
+	// Quota is the monthly window as this key sees it: Limit is the lower
+	// of the key's quota and the pool's, Remaining the fewer requests left
+	// of the two. The KeyQuota and PoolQuota methods give each apart.
+	// Quota is zero when only the rate was counted (AllowRate).
+	Quota Window
+
+	// The two monthly windows behind Quota, kept as plain integers: the
+	// hot path fills them, and only a caller that asks builds Windows.
+	keyLimit, keyLeft, poolLimit, poolLeft int64
+}
+
+// KeyQuota is the key's own monthly quota (its override, or the pool's
+// when it has none) as it stands after this decision; zero when only the
+// rate was counted.
+func (d Decision) KeyQuota() Window {
+	return Window{Limit: d.keyLimit, Remaining: max(0, d.keyLeft), Reset: d.Quota.Reset}
+}
+
+// PoolQuota is the account's monthly pool, which all its keys share, as
+// it stands after this decision; zero when only the rate was counted.
+func (d Decision) PoolQuota() Window {
+	return Window{Limit: d.poolLimit, Remaining: max(0, d.poolLeft), Reset: d.Quota.Reset}
 }
 
 // Allow decides one data request by k, which should be the Key that
@@ -48,13 +76,19 @@ func (m *Manager) Allow(ctx context.Context, k Key) (Decision, error) {
 }
 
 // AllowN is Allow for n requests at once (a batch endpoint, say); n must be
-// at least 1.
+// between 1 and MaxAllowN (else ErrInvalidArgument). The n requests are
+// admitted or refused together: n above the key's or its pool's per-minute
+// rate can never be admitted and is refused with ErrRateLimited.
 func (m *Manager) AllowN(ctx context.Context, k Key, n int) (Decision, error) {
-	if n < 1 {
-		return Decision{}, invalidf("AllowN of %d requests", n)
+	if n < 1 || n > MaxAllowN {
+		return Decision{}, invalidf("AllowN of %d requests: want 1 to %d", n, MaxAllowN)
 	}
 	return m.allow(ctx, &k, int64(n), true)
 }
+
+// MaxAllowN is the most requests one AllowN call may count: the highest
+// rate a bucket can have, since no bucket admits more at once.
+const MaxAllowN = MaxRequestsPerMinute
 
 // AllowRate counts one request against k's per-minute rate only, not its
 // monthly quota: the account endpoints use it.
@@ -84,12 +118,12 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if m.closed.Load() {
 		return Decision{}, ErrClosed
 	}
-	nowNano := m.nowNano()
-	if err := m.recheck(ctx, k, nowNano); err != nil {
+	now := m.now()
+	if err := m.recheck(ctx, k, now); err != nil {
 		return Decision{}, err
 	}
-	span := m.book.monthOf(nowNano)
-	ks, err := m.book.lock(ctx, m.store, k, span)
+	span := m.book.monthOf(now.wall)
+	ks, err := m.book.lock(ctx, m, k, span)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -101,7 +135,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 		a.mu.Unlock()
 		return Decision{}, ErrClosed
 	}
-	a.lastUse, ks.lastUse = nowNano, nowNano
+	a.lastUse, ks.lastUse = now.mono, now.mono
 	var (
 		q quotaCheck
 		r rateCheck
@@ -109,7 +143,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if countQuota {
 		if q = ks.checkQuota(k, n); !q.allowed {
 			a.mu.Unlock()
-			return quotaRefusal(q, span, nowNano), ErrQuotaExceeded
+			return quotaRefusal(&q, span, now.wall), ErrQuotaExceeded
 		}
 	}
 	if m.limiter == nil {
@@ -119,7 +153,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 		} else {
 			key, pool = paramsOf(k.Effective.RequestsPerMinute), paramsOf(k.Pool.RequestsPerMinute)
 		}
-		ks.checkRate(&r, key, pool, n, nowNano)
+		ks.checkRate(&r, key, pool, n, now.mono)
 		if r.allowed && countQuota {
 			ks.count(n)
 		}
@@ -131,7 +165,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 			ks.count(n)
 		}
 		a.mu.Unlock()
-		if r, err = m.takeRate(ctx, k, n, time.Unix(0, nowNano)); err != nil || !r.allowed {
+		if r, err = m.takeRate(ctx, k, n, time.Unix(0, now.wall)); err != nil || !r.allowed {
 			if countQuota {
 				m.book.refund(ks, k.ID, span.month, n)
 			}
@@ -140,7 +174,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 			}
 		}
 	}
-	return decision(q, &r, span, n, countQuota), r.err()
+	return decision(&q, &r, span, n, countQuota, now.wall), r.err()
 }
 
 // takeRate asks the configured Limiter.
@@ -156,7 +190,7 @@ func (m *Manager) takeRate(ctx context.Context, k *Key, n int64, now time.Time) 
 	// Express the answer as slack over a unit interval, so remaining()
 	// gives back exactly what the Limiter said.
 	return rateCheck{allowed: res.Allowed, slack: int64(res.Remaining), params: rateParams{rate: int64(res.Limit), interval: 1},
-		reset: res.Reset.UnixNano(), retryAfter: int64(res.RetryAfter)}, nil
+		resetIn: int64(res.Reset.Sub(now)), retryAfter: int64(res.RetryAfter)}, nil
 }
 
 func (r rateCheck) err() error {
@@ -166,25 +200,30 @@ func (r rateCheck) err() error {
 	return ErrRateLimited
 }
 
-func quotaRefusal(q quotaCheck, span *monthSpan, now int64) Decision {
+func quotaRefusal(q *quotaCheck, span *monthSpan, now int64) Decision {
 	w := Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
 	return Decision{Limit: w.Limit, Remaining: w.Remaining, Reset: w.Reset,
-		RetryAfter: time.Duration(span.end - now), Reason: ErrQuotaExceeded, Quota: w}
+		RetryAfter: time.Duration(span.end - now), Reason: ErrQuotaExceeded, Quota: w,
+		keyLimit: q.keyLimit, keyLeft: q.keyLeft, poolLimit: q.poolLimit, poolLeft: q.poolLeft}
 }
 
-// decision assembles what the rate and (if counted) the quota said. The
-// headline window is the rate's unless the quota has fewer requests left.
-func decision(q quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota bool) (d Decision) {
+// decision assembles what the rate and (if counted) the quota said at wall
+// time now. The headline window is the rate's unless the quota has fewer
+// requests left.
+func decision(q *quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota bool, now int64) (d Decision) {
 	d.Allowed = r.allowed
-	d.Rate = Window{Limit: r.params.rate, Remaining: r.remaining(), Reset: time.Unix(0, r.reset).UTC()}
+	d.Rate = Window{Limit: r.params.rate, Remaining: r.remaining(), Reset: time.Unix(0, now+r.resetIn).UTC()}
 	d.Limit, d.Remaining, d.Reset = d.Rate.Limit, d.Rate.Remaining, d.Rate.Reset
 	if !r.allowed {
 		d.Reason, d.RetryAfter = ErrRateLimited, time.Duration(r.retryAfter)
 	}
 	if countQuota {
 		d.Quota = Window{Limit: q.limit, Remaining: q.remaining, Reset: time.Unix(0, span.end).UTC()}
+		d.keyLimit, d.keyLeft, d.poolLimit, d.poolLeft = q.keyLimit, q.keyLeft, q.poolLimit, q.poolLeft
 		if r.allowed {
 			d.Quota.Remaining -= n
+			d.keyLeft -= n
+			d.poolLeft -= n
 			if d.Quota.Remaining < d.Rate.Remaining {
 				d.Limit, d.Remaining, d.Reset = d.Quota.Limit, d.Quota.Remaining, d.Quota.Reset
 			}
@@ -198,7 +237,7 @@ func decision(q quotaCheck, r *rateCheck, span *monthSpan, n int64, countQuota b
 // Manager since (a Revoke, a Reissue, a new tier), the key is resolved
 // again, which refuses it or refreshes its limits. Other keys are judged
 // by their own fields.
-func (m *Manager) recheck(ctx context.Context, k *Key, now int64) error {
+func (m *Manager) recheck(ctx context.Context, k *Key, now instant) error {
 	e := k.ent
 	if e != nil && !m.cache.current(e) {
 		var err error
@@ -212,32 +251,31 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now int64) error {
 		k.ent = e
 	}
 	switch {
-	case k.RevokedAt != nil:
+	case e != nil:
+		if now.wall >= e.expiresAt {
+			return e.stopped(now.wall)
+		}
+	case k.RevokedAt != nil && now.wall >= unixNano(k.RevokedAt):
 		return ErrRevokedKey
-	case e != nil && now >= e.expiresAt, e == nil && now >= unixNano(k.ExpiresAt):
+	case now.wall >= unixNano(k.ExpiresAt):
 		return ErrExpiredKey
 	}
 	return nil
 }
 
-// flushUsage writes the counts admitted since the last flush.
-func (m *Manager) flushUsage(ctx context.Context) error {
-	ds := m.book.collect()
-	if len(ds) == 0 {
-		return nil
-	}
-	totals, err := m.store.AddUsage(ctx, ds)
-	if err != nil {
-		m.book.queueRetry(ds...)
-		return mapStoreErr(err, nil, "adding usage")
-	}
-	m.book.refresh(ds, totals)
-	return nil
+// readUsage reads a key's stored counts for the book.
+func (m *Manager) readUsage(ctx context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error) {
+	sctx, cancel := m.storeCtx(ctx)
+	defer cancel()
+	t, err := m.store.Usage(sctx, accountID, keyID, month)
+	return t, mapStoreErr(err, nil, "reading usage")
 }
 
 // sweep drops in-memory limit state that has been idle for a flush
-// interval, so memory follows the active keys, not every key ever seen.
+// interval, and cache entries past their TTL, so memory follows the active
+// keys, not every key ever seen.
 func (m *Manager) sweep() {
-	now := m.nowNano()
+	now := m.now().mono
 	m.book.sweep(now-int64(m.cfg.FlushInterval), now)
+	m.cache.sweep(now)
 }

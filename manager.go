@@ -19,7 +19,7 @@ import (
 type Manager struct {
 	store   store.Store
 	cfg     Config
-	clock   func() time.Time
+	clock   func() time.Time // wall time, for what is stored
 	log     *slog.Logger
 	format  tokenFormat
 	hasher  hasher
@@ -28,7 +28,8 @@ type Manager struct {
 	book    *book
 
 	rootPrefix, childPrefix string
-	mono                    *monoClock // the default clock; nil with Config.Clock
+	mono                    *monoClock    // the default clock; nil with Config.Clock
+	stepped                 *steppedClock // Config.Clock's; nil without
 
 	lastUsed lastUsedQueue
 
@@ -36,24 +37,36 @@ type Manager struct {
 	cancelSubscribe context.CancelFunc
 	subscribed      chan struct{}
 
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
-	stop      chan struct{}
-	stopped   chan struct{}
+	// bgCtx is the context of background store work (the periodic flush);
+	// cancelling it ends a flush stuck past a Shutdown's deadline.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+
+	closed       atomic.Bool
+	shuttingDown atomic.Bool
+	shutDown     chan struct{} // closed when the first Shutdown has returned
+	closeErr     error
+	stop         chan struct{}
+	loops        sync.WaitGroup
 }
 
 // New returns a Manager over st. Fields of cfg left zero take their
 // defaults; an invalid field is an error wrapping ErrInvalidArgument.
-// New starts a goroutine that flushes every FlushInterval and, if st
-// implements store.Notifier, one that follows its notifications; Close
-// stops both.
+// New records a fingerprint of Config.Pepper in the store on first use and
+// fails with ErrPepperMismatch if a later Manager's pepper differs.
+// New starts two goroutines, one that flushes every FlushInterval and one
+// that sweeps idle state and refreshes the clock as often, and, if st
+// implements store.Notifier, one that follows its notifications; Shutdown
+// and Close stop them.
 func New(st store.Store, cfg Config) (*Manager, error) {
 	if st == nil {
 		return nil, invalidf("nil store")
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPepper(st, cfg.Pepper, cfg.StoreTimeout); err != nil {
 		return nil, err
 	}
 	env := "sk_" + cfg.Environment + "_"
@@ -69,14 +82,19 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		limiter:     cfg.Limiter,
 		rootPrefix:  env + "root",
 		childPrefix: env + "child",
+		shutDown:    make(chan struct{}),
 		stop:        make(chan struct{}),
-		stopped:     make(chan struct{}),
 	}
 	if m.clock == nil {
 		m.mono = newMonoClock()
 		m.clock = m.mono.Now
+	} else {
+		m.stepped = newSteppedClock(m.clock)
 	}
+	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
+	m.loops.Add(2)
 	go m.flushLoop()
+	go m.tickLoop()
 	m.subscribe()
 	return m, nil
 }
@@ -110,22 +128,75 @@ func (m *Manager) Tiers() map[Tier]Limits {
 	return maps.Clone(m.cfg.Tiers)
 }
 
-// Close stops the background flusher and writes pending last-used times
-// and usage counts to the store. It is idempotent: later calls return the
-// first call's result. After Close, the Manager's methods return ErrClosed.
-// Close does not close the store.
+// Close is Shutdown without a deadline of its own: the final flush is
+// still bounded by Config.StoreTimeout per store call. It is idempotent:
+// later calls return the first call's result.
+//
+// Close does not close the store: the store is the caller's, to close
+// after the Manager, once Close (or Shutdown) has returned.
 func (m *Manager) Close() error {
-	m.closeOnce.Do(func() {
-		m.closed.Store(true)
-		close(m.stop)
-		<-m.stopped
-		if m.cancelSubscribe != nil {
-			m.cancelSubscribe()
-			<-m.subscribed
-		}
-		m.closeErr = m.Flush(context.Background())
-	})
-	return m.closeErr
+	return m.Shutdown(context.Background())
+}
+
+// Shutdown stops the Manager as http.Server.Shutdown stops a server: new
+// calls return ErrClosed at once, the background goroutines stop, and
+// pending last-used times and usage counts are written to the store in a
+// final flush bounded by ctx (and by Config.StoreTimeout per store call).
+// A periodic flush still running is waited for, within ctx too.
+//
+// If the final flush fails, Shutdown returns a *FlushError saying how many
+// usage counts, requests and last-used times were not written, and logs
+// the same numbers; they stay in memory, so calling Flush may still write
+// them. A store must return once its ctx is done (every backend of this
+// module does); Shutdown relies on that to keep to ctx.
+//
+// Only the first call shuts down; later calls wait for it (or for their
+// own ctx) and return its result. Like Close, Shutdown does not close the
+// store.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	if m.shuttingDown.CompareAndSwap(false, true) {
+		m.closeErr = m.shutdown(ctx)
+		close(m.shutDown)
+		return m.closeErr
+	}
+	select {
+	case <-m.shutDown:
+		return m.closeErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) shutdown(ctx context.Context) error {
+	m.closed.Store(true)
+	close(m.stop)
+	// Past ctx's end, a periodic flush still stuck in the store is
+	// cancelled rather than waited for: its counts are then pending again,
+	// and reported below as not written.
+	stopCancel := context.AfterFunc(ctx, m.bgCancel)
+	m.loops.Wait()
+	stopCancel()
+	m.bgCancel()
+	if m.cancelSubscribe != nil {
+		m.cancelSubscribe()
+		// Waited for after the flush, and within ctx: a store can take a
+		// while to end a subscription on a dead connection (pgx waits up
+		// to 5s on a server that does not answer), and that must delay
+		// neither the flush nor the return. A subscription still ending
+		// after Shutdown returns only drops cache entries.
+		defer func() {
+			select {
+			case <-m.subscribed:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	if err := m.flush(ctx); err != nil {
+		m.log.Error("keys: final flush failed; these counts are lost unless Flush is called again",
+			"usage_counts", err.UsageCounts, "requests", err.Requests, "last_used_times", err.LastUsed, "err", err.Err)
+		return err
+	}
+	return nil
 }
 
 func (m *Manager) checkOpen() error {
@@ -136,14 +207,54 @@ func (m *Manager) checkOpen() error {
 }
 
 // Flush writes pending last-used times and usage counts to the store now.
-// The Manager also flushes every Config.FlushInterval and on Close. What
-// fails to be written stays pending for the next flush.
+// The Manager also flushes every Config.FlushInterval and on Shutdown and
+// Close. What fails to be written stays pending for the next flush, and
+// the error is a *FlushError that counts it. Flush may be called after
+// Shutdown, to retry a final flush that failed.
 func (m *Manager) Flush(ctx context.Context) error {
-	return errors.Join(m.flushLastUsed(ctx), m.flushUsage(ctx))
+	if err := m.flush(ctx); err != nil {
+		return err
+	}
+	return nil
 }
 
+// flush is Flush with a typed result (a nil *FlushError must not become a
+// non-nil error).
+func (m *Manager) flush(ctx context.Context) *FlushError {
+	err := errors.Join(m.flushLastUsed(ctx), m.flushUsage(ctx))
+	if err == nil {
+		return nil
+	}
+	fe := m.unwritten()
+	fe.Err = err
+	return fe
+}
+
+// flushLoop flushes every FlushInterval. A flush stuck in the store (each
+// call bounded by StoreTimeout) delays only the next flush: the ticker
+// drops the ticks it misses, and tickLoop runs on.
 func (m *Manager) flushLoop() {
-	defer close(m.stopped)
+	defer m.loops.Done()
+	t := time.NewTicker(m.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			if err := m.flush(m.bgCtx); err != nil {
+				m.log.Error("keys: flush failed; will retry",
+					"usage_counts", err.UsageCounts, "requests", err.Requests, "last_used_times", err.LastUsed, "err", err.Err)
+			}
+		}
+	}
+}
+
+// tickLoop does the Manager's periodic in-memory work: it re-anchors the
+// default clock and sweeps idle limit state and stale cache entries. It
+// never touches the store, so a hung store cannot stop it.
+func (m *Manager) tickLoop() {
+	defer m.loops.Done()
 	t := time.NewTicker(m.cfg.FlushInterval)
 	defer t.Stop()
 	for {
@@ -154,20 +265,31 @@ func (m *Manager) flushLoop() {
 			if m.mono != nil {
 				m.mono.reanchor()
 			}
-			if err := m.Flush(context.Background()); err != nil {
-				m.log.Error("keys: flush failed; will retry", "err", err)
-			}
 			m.sweep()
 		}
 	}
 }
 
-// nowNano returns the current time as UnixNano, the hot path's unit.
-func (m *Manager) nowNano() int64 {
+// now reads the clock.
+func (m *Manager) now() instant {
 	if m.mono != nil {
-		return m.mono.nanos()
+		return m.mono.now()
 	}
-	return m.clock().UnixNano()
+	return m.stepped.now()
+}
+
+// storeCtx bounds one store call by Config.StoreTimeout. Every store call
+// the Manager makes goes through it, so a hung store costs a caller at
+// most StoreTimeout, never a goroutine forever.
+func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.cfg.StoreTimeout < 0 {
+		return ctx, func() {}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= m.cfg.StoreTimeout {
+		// The caller's deadline is the tighter one: spare the timer.
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
 }
 
 // invalidate drops what the cache holds for the account, or everything for

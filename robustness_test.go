@@ -174,11 +174,11 @@ type failingUsageStore struct {
 	down atomic.Bool
 }
 
-func (s *failingUsageStore) AddUsage(ctx context.Context, b []store.UsageDelta) ([]store.UsageTotal, error) {
+func (s *failingUsageStore) AddUsage(ctx context.Context, id uuid.UUID, b []store.UsageDelta) ([]store.UsageTotal, error) {
 	if s.down.Load() {
 		return nil, errors.New("store down")
 	}
-	return s.Store.AddUsage(ctx, b)
+	return s.Store.AddUsage(ctx, id, b)
 }
 
 func TestUsageSurvivesAStoreOutageWithoutGrowing(t *testing.T) {

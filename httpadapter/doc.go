@@ -20,14 +20,34 @@
 // the JWTVerifier of this package or a SessionFunc. The account endpoints
 // take both; RequireKey takes API keys only.
 //
+// Sessions from a login provider (Auth0, Clerk, Cognito, Keycloak,
+// Supabase, Firebase) are verified against its published keys by
+// NewJWKSVerifier. Both JWT verifiers read tokens strictly: canonical
+// base64url only, no "crit", sane "exp"/"nbf"/"iat", "Ed25519" accepted as
+// EdDSA, an optional required "typ".
+//
+// A host whose sessions are cookies sets Options.SessionFromRequest: it is
+// asked when a request to the account endpoints has no Authorization
+// header, and a state-changing request authorised by it must pass
+// http.CrossOriginProtection (Options.TrustedOrigins), else 403
+// cross_origin_request.
+//
 // # Endpoints
 //
 // GET /account/key (and HEAD) returns {"key":{…}}, thirteen fields: for an
 // API key its own metadata (a child key sees itself), for a session its
 // account's active root key. POST /account/key/reissue, by a session or a
 // root key, replaces the root key, revokes every child, and returns the
-// new token once, with Cache-Control: no-store. A request body is
-// ignored, and refused over Options.MaxBodyBytes.
+// new token once, with Cache-Control: no-store. Its optional body,
+// {"grace_period_seconds": N, "if_root_key_id": "<uuid>"|"none"}, keeps
+// the old keys working for N seconds and makes the reissue conditional
+// (409 root_key_changed); anything else in it is 400 invalid_request, and
+// a body over Options.MaxBodyBytes is 413.
+//
+// RequireKey takes options: WithScopes (403 insufficient_scope) and
+// WithCost. A key with allowed networks is refused from elsewhere (403
+// ip_not_allowed; Options.ClientIP says where a request comes from), and
+// Options can let data routes read the key from X-API-Key or HTTP Basic.
 //
 // # Limits
 //
@@ -42,8 +62,10 @@
 //
 // Errors are {"error":{"code":"…","message":"…"}} with the status of the
 // Code constants: 401 (always with WWW-Authenticate: Bearer) for missing
-// or bad credentials, 403 for a child key or an unverified email on
-// reissue, 404, 405 with Allow, 413, 429, 500 when the store fails (the
+// or bad credentials, 400 for a bad request body or two credentials, 403
+// for a child key, a retiring root key or an unverified email on reissue
+// and for a missing scope or a client outside the key's networks, 404, 405
+// with Allow, 409, 413, 429, 500 when the store fails (the
 // cause is logged through Options.Logger, never sent), 503 when the
 // Manager is closed. Options.ErrorHandler renders them differently.
 package httpadapter

@@ -52,8 +52,8 @@ func newErrorWorld(t *testing.T) *errorWorld {
 	return w
 }
 
-// TestErrorTable walks every row of DESIGN 1.4's error table, plus the
-// codes this package adds, on every route the row applies to.
+// TestErrorTable walks every row of the error table (README, "Errors"),
+// plus the codes this package adds, on every route the row applies to.
 func TestErrorTable(t *testing.T) {
 	for i := range len(errorRows(newErrorWorld(t))) {
 		w := newErrorWorld(t) // every row gets a fresh world

@@ -1,6 +1,7 @@
 package httpadapter_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -80,6 +81,33 @@ func FuzzHandler(f *testing.F) {
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&e); err != nil || e.Error.Code == "" {
 				t.Fatalf("error body of the wrong shape: %s", rec.Body)
+			}
+		}
+	})
+}
+
+// FuzzJWTStrict throws arbitrary tokens at both JWT verifiers: nothing may
+// panic, and only the one signed token passes. (Ed25519 signatures are not
+// malleable and the reading is canonical, so no other string of bytes
+// verifies.)
+func FuzzJWTStrict(f *testing.F) {
+	clk := &fakeClock{now: start}
+	k := newHandKey(f, "EdDSA", "k1")
+	static, err := httpadapter.NewJWTVerifier(httpadapter.JWTConfig{PublicKey: k.priv.Public(), Clock: clk.Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	jwks := newJWKSVerifier(f, newJWKSServer(f, k), clk, nil)
+	good := k.token(f, good(clk, "acct_1"))
+	f.Add(good)
+	f.Add(good + "A")
+	f.Add(strings.Replace(good, ".", "..", 1))
+	f.Add(b64([]byte(`{"alg":"EdDSA","kid":"k1","crit":["b64"],"b64":false}`)) + "." + b64([]byte(`{"exp":1e300}`)) + ".AAAA")
+	f.Add("e30.e30.e30")
+	f.Fuzz(func(t *testing.T, tok string) {
+		for _, v := range []httpadapter.SessionVerifier{static, jwks} {
+			if acct, err := v.VerifySession(context.Background(), tok); err == nil && tok != good {
+				t.Fatalf("accepted %q as %q", tok, acct)
 			}
 		}
 	})

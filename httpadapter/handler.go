@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/keyward/keys"
@@ -40,12 +41,53 @@ type Options struct {
 	// header are never logged. Default: nothing is logged.
 	Logger *slog.Logger
 
+	// SessionFromRequest, if set, finds a session in the request itself
+	// (a cookie, typically) for the account endpoints, when the request
+	// has no Authorization header (which always wins). It returns the
+	// session's account; "" with a nil error means no session (401
+	// missing_credentials), an error a bad one (401 invalid_session, the
+	// error logged, never shown). A state-changing request authorised this
+	// way must pass http.CrossOriginProtection (403 cross_origin_request
+	// otherwise), because a browser attaches cookies to requests made by
+	// other sites. Default nil: sessions come only as bearer tokens.
+	SessionFromRequest func(*http.Request) (accountID string, err error)
+
+	// TrustedOrigins are origins ("https://app.example.com", scheme, host
+	// and port only) whose cross-origin requests may change state with a
+	// SessionFromRequest session. New panics on a malformed one. Default
+	// none: only same-origin requests (and requests from non-browser
+	// clients, which send no Origin or Sec-Fetch-Site) pass.
+	TrustedOrigins []string
+
 	// MaxBodyBytes bounds the request body of the account endpoints, which
 	// is ignored: up to this many bytes are read and discarded (so the
 	// connection can be reused), and a longer body is refused with 413
 	// request_too_large. A negative value leaves the body unread. Default:
 	// DefaultMaxBodyBytes (64 KiB). RequireKey never touches the body.
+	// POST /account/key/reissue reads its body (options, see the Handler);
+	// with a negative value a reissue that carries a body is refused.
 	MaxBodyBytes int64
+
+	// ClientIP returns the address of the client of r, which a key with
+	// AllowedNetworks is checked against on every route. Default: the host
+	// of r.RemoteAddr, right for a server that clients reach directly.
+	// Behind a reverse proxy, RemoteAddr is the proxy: then return the
+	// address the proxy saw, taken from X-Forwarded-For only when
+	// RemoteAddr is one of your own proxies, and only the entry that proxy
+	// appended (the last one, with one proxy), since a client can put any
+	// address in the header itself. An invalid address (the zero
+	// netip.Addr) is outside every network.
+	ClientIP func(*http.Request) netip.Addr
+
+	// AcceptAPIKeyHeader lets RequireKey routes take the key from an
+	// X-API-Key header as well as from Authorization: Bearer. Default
+	// false. A request with both is refused (400 invalid_request).
+	AcceptAPIKeyHeader bool
+
+	// AcceptBasicAuth lets RequireKey routes take the key as the user name
+	// of HTTP Basic authentication (curl -u sk_live_…:), the password
+	// ignored. Default false.
+	AcceptBasicAuth bool
 }
 
 // Handler serves the account endpoints of a keys.Manager over HTTP:
@@ -68,6 +110,11 @@ type Handler struct {
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
 	maxBody      int64
+	reqSession   func(*http.Request) (string, error)
+	crossOrigin  *http.CrossOriginProtection
+	clientIP     func(*http.Request) netip.Addr
+	apiKeyHeader bool
+	basicAuth    bool
 }
 
 // New returns a Handler over m. It panics if m is nil, a programming error
@@ -90,6 +137,12 @@ func New(m *keys.Manager, opts Options) *Handler {
 		errorHandler: opts.ErrorHandler,
 		log:          opts.Logger,
 		maxBody:      opts.MaxBodyBytes,
+		clientIP:     opts.ClientIP,
+		apiKeyHeader: opts.AcceptAPIKeyHeader,
+		basicAuth:    opts.AcceptBasicAuth,
+	}
+	if h.clientIP == nil {
+		h.clientIP = RemoteAddrIP
 	}
 	if h.errorHandler == nil {
 		h.errorHandler = DefaultErrorHandler
@@ -100,6 +153,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
+	h.setRequestSessions(opts)
 	return h
 }
 
@@ -143,25 +197,25 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	token, apiKey, e := h.bearer(r, true)
+	cred, e := h.credential(w, r)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
 	ctx := r.Context()
 	var k keys.Key
-	if apiKey {
+	if cred.apiKey {
 		var err error
-		if k, err = h.m.Authenticate(ctx, token); err != nil {
+		if k, err = h.m.Authenticate(ctx, cred.token); err != nil {
 			h.fail(w, r, fromKeys(err))
 			return
 		}
-	} else {
-		acct, e := h.session(ctx, token)
-		if e != nil {
-			h.fail(w, r, e)
+		if e := h.checkNetwork(r, &k); e != nil {
+			h.refuseAfterAuth(w, r, &k, e)
 			return
 		}
+	} else {
+		acct := cred.account
 		var err error
 		if k, err = h.m.RootKey(ctx, acct); err != nil {
 			if errors.Is(err, keys.ErrNoActiveRootKey) {
@@ -193,22 +247,25 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // reissue serves POST /account/key/reissue: a session or a root key gets a
-// new root key; every key of the account issued before is revoked.
+// new root key; every key of the account issued before is revoked, at once
+// or after the grace period the body asks for. The checks run in the order
+// of DESIGN 5.6: body size, credentials, rate, body content, conditions.
 func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
-	if e := h.drainBody(w, r); e != nil {
+	body, e := h.readBody(w, r)
+	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
-	token, apiKey, e := h.bearer(r, true)
+	cred, e := h.credential(w, r)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
 	var iss keys.Issued
-	if apiKey {
-		iss, e = h.reissueByKey(w, r, token)
+	if cred.apiKey {
+		iss, e = h.reissueByKey(w, r, cred.token, body)
 	} else {
-		iss, e = h.reissueBySession(w, r, token)
+		iss, e = h.reissueBySession(w, r, cred.account, body)
 	}
 	if e != nil {
 		h.fail(w, r, e)
@@ -225,24 +282,38 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 }
 
 // reissueByKey reissues on behalf of a root API key.
-func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token string) (keys.Issued, *Error) {
+func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token string, body *reqBody) (keys.Issued, *Error) {
 	ctx := r.Context()
 	k, err := h.m.Authenticate(ctx, token)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
 	}
+	// Credentials come before the rate: a refusal here wins over a 429,
+	// though the request is counted all the same.
+	forbidden := h.checkNetwork(r, &k)
+	switch {
+	case forbidden != nil:
+	case !k.IsRoot:
+		forbidden = errChildKeyForbidden(keys.ErrChildKeyForbidden)
+	case k.Retiring(h.m.Now()):
+		forbidden = errRootKeyRetired(keys.ErrRootKeyRetired)
+	}
 	d, err := h.m.AllowRate(ctx, k)
 	setRateHeaders(w, &d)
-	if err != nil {
+	switch {
+	case forbidden != nil && (err == nil || errors.Is(err, keys.ErrRateLimited)):
+		return keys.Issued{}, forbidden
+	case err != nil:
 		return keys.Issued{}, refusal(&d, err)
 	}
-	if !k.IsRoot {
-		return keys.Issued{}, errChildKeyForbidden(keys.ErrChildKeyForbidden)
+	opts, e := body.reissueOptions()
+	if e != nil {
+		return keys.Issued{}, e
 	}
 	// ReissueFrom, not Reissue: the key may have been revoked by another
 	// process since this Manager cached it, and a revoked root key must not
 	// mint its successor.
-	iss, err := h.m.ReissueFrom(ctx, k)
+	iss, err := h.m.ReissueFrom(ctx, k, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
 	}
@@ -252,12 +323,8 @@ func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token str
 // reissueBySession reissues for the account of a session, counting the
 // request against its root key's rate (or, before the first key, its
 // account's).
-func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, token string) (keys.Issued, *Error) {
+func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct string, body *reqBody) (keys.Issued, *Error) {
 	ctx := r.Context()
-	acct, e := h.session(ctx, token)
-	if e != nil {
-		return keys.Issued{}, e
-	}
 	root, err := h.m.RootKey(ctx, acct)
 	switch {
 	case err == nil:
@@ -273,7 +340,11 @@ func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, token
 	default:
 		return keys.Issued{}, fromKeys(err)
 	}
-	iss, err := h.m.Reissue(ctx, acct)
+	opts, e := body.reissueOptions()
+	if e != nil {
+		return keys.Issued{}, e
+	}
+	iss, err := h.m.Reissue(ctx, acct, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
 	}

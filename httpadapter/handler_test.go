@@ -15,9 +15,10 @@ import (
 	"github.com/keyward/keys/httpadapter"
 )
 
-// golden sets up DESIGN 1.4's example: a pro account whose root key was
-// issued at 10:30:00.75 and last used at 11:15:00.4, and a child with a
-// name, an expiry and both overrides, then moves the clock to 11:20.
+// golden sets up the README's GET /account/key example: a pro account
+// whose root key was issued at 10:30:00.75 and last used at 11:15:00.4,
+// and a child with a name, an expiry and both overrides, then moves the
+// clock to 11:20.
 type golden struct {
 	*fixture
 	root, child keys.Issued
@@ -174,7 +175,7 @@ func TestReissueGolden(t *testing.T) {
 			g := newGolden(t)
 			g.clock.Set(time.Date(2026, 3, 2, 12, 0, 0, 900_000_000, time.UTC))
 			rec := g.do(req{method: http.MethodPost, path: "/account/key/reissue", auth: bearer(tt.token(g)),
-				body: strings.NewReader(`{"ignored": true}`)})
+				body: strings.NewReader(`{}`)})
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}

@@ -23,8 +23,8 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-// start is the fake clock's first reading: the time of DESIGN 1.4's
-// example.
+// start is the fake clock's first reading: the time of the README's
+// GET /account/key example.
 var start = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
 
 // fakeClock is a keys.Config.Clock that tests move by hand.
@@ -102,6 +102,14 @@ func (s *failStore) ReplaceRootKey(ctx context.Context, root store.Key, expect u
 		return errStoreDown
 	}
 	return s.Store.ReplaceRootKey(ctx, root, expect, now)
+}
+
+// RotateRootKey fails with "ReplaceRootKey" too: both replace the root.
+func (s *failStore) RotateRootKey(ctx context.Context, root store.Key, r store.Rotation) (store.Key, error) {
+	if s.failing("ReplaceRootKey") || s.failing("RotateRootKey") {
+		return store.Key{}, errStoreDown
+	}
+	return s.Store.RotateRootKey(ctx, root, r)
 }
 
 func (s *failStore) Usage(ctx context.Context, acct string, id uuid.UUID, m store.Month) (store.UsageTotal, error) {

@@ -10,8 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // JWTConfig configures a JWTVerifier. Exactly one of Secret and PublicKey
@@ -20,7 +18,8 @@ type JWTConfig struct {
 	// Algorithm is "HS256", "EdDSA", "RS256" or "ES256". It may be left
 	// empty: a Secret means HS256, an ed25519.PublicKey EdDSA, an
 	// *rsa.PublicKey RS256 and an *ecdsa.PublicKey ES256. Tokens signed
-	// with any other algorithm, "none" included, are refused.
+	// with any other algorithm, "none" included, are refused, except that
+	// an EdDSA verifier also takes "Ed25519" (RFC 9864's name for it).
 	Algorithm string
 
 	// Secret is the HS256 key, at least 32 bytes.
@@ -36,6 +35,11 @@ type JWTConfig struct {
 
 	// Audience, if set, must be among the token's "aud".
 	Audience string
+
+	// Type, if set, must be the token header's "typ", compared as RFC 7515
+	// says (case-insensitively, "application/" implied): "at+jwt" for
+	// RFC 9068 access tokens. Default "": any "typ" or none.
+	Type string
 
 	// AccountClaim names the claim holding the account ID, a non-empty
 	// string. Default "sub".
@@ -55,13 +59,13 @@ const DefaultJWTLeeway = 30 * time.Second
 // JWTVerifier is a SessionVerifier for JWTs: signed with one pinned
 // algorithm, with a required "exp" in the future, "nbf" and "iat" (when
 // present) not in the future, each within the leeway, and the configured
-// issuer and audience. It returns the account claim ("sub" by default). It
-// is safe for concurrent use.
+// issuer, audience and type. It returns the account claim ("sub" by
+// default). Tokens are read strictly (see NewJWKSVerifier, which shares the
+// rules). It is safe for concurrent use.
 type JWTVerifier struct {
-	parser *jwt.Parser
-	alg    string
-	key    any
-	claim  string
+	rules *jwtRules
+	alg   string
+	key   any
 }
 
 var _ SessionVerifier = (*JWTVerifier)(nil)
@@ -73,33 +77,8 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	leeway := cfg.Leeway
-	switch {
-	case leeway == 0:
-		leeway = DefaultJWTLeeway
-	case leeway < 0:
-		leeway = 0
-	}
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{alg}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(leeway),
-	}
-	if cfg.Clock != nil {
-		opts = append(opts, jwt.WithTimeFunc(cfg.Clock))
-	}
-	if cfg.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
-	}
-	if cfg.Audience != "" {
-		opts = append(opts, jwt.WithAudience(cfg.Audience))
-	}
-	claim := cfg.AccountClaim
-	if claim == "" {
-		claim = "sub"
-	}
-	return &JWTVerifier{parser: jwt.NewParser(opts...), alg: alg, key: key, claim: claim}, nil
+	rules := newJWTRules(cfg.Leeway, cfg.Clock, cfg.Issuer, cfg.Audience, cfg.AccountClaim, cfg.Type)
+	return &JWTVerifier{rules: rules, alg: alg, key: key}, nil
 }
 
 // jwtKey checks cfg's algorithm and key and returns them.
@@ -153,22 +132,22 @@ func (v *JWTVerifier) VerifySession(_ context.Context, token string) (string, er
 	if len(token) > MaxTokenBytes {
 		return "", ErrSessionTokenTooLong
 	}
-	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFunc); err != nil {
+	p, err := parseJWTStrict(token)
+	if err == nil {
+		err = v.rules.checkHeader(p.header)
+	}
+	if err == nil && !sameAlg(p.header.alg, v.alg) {
+		err = errJWTAlgorithm
+	}
+	var acct string
+	if err == nil {
+		acct, err = v.rules.finish(p, v.key)
+	}
+	if err != nil {
+		if errors.Is(err, ErrSessionNoAccount) {
+			return "", err
+		}
 		return "", fmt.Errorf("%w: %w", ErrSessionTokenInvalid, err)
 	}
-	acct, ok := claims[v.claim].(string)
-	if !ok || acct == "" {
-		return "", fmt.Errorf("%w %q", ErrSessionNoAccount, v.claim)
-	}
 	return acct, nil
-}
-
-func (v *JWTVerifier) keyFunc(t *jwt.Token) (any, error) {
-	// WithValidMethods has already refused other algorithms; this is a
-	// second lock on the same door.
-	if t.Method == nil || t.Method.Alg() != v.alg {
-		return nil, errors.New("unexpected signing algorithm")
-	}
-	return v.key, nil
 }

@@ -3,7 +3,10 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -13,7 +16,10 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ io.Closer   = (*Store)(nil) // every store closes the same way
+)
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
@@ -23,8 +29,36 @@ type Store struct {
 	byHash   map[store.Hash]*store.Key
 	// activeRoot maps an account ID to its unrevoked root key.
 	activeRoot map[string]*store.Key
-	keyUsage   map[usageKey]int64
-	acctUsage  map[acctUsageKey]int64
+	// byAccount holds every key of an account, so that a reissue or a
+	// revocation costs what the account has, not what the whole store
+	// ever held.
+	byAccount map[string]keySet
+	keyUsage  map[usageKey]int64
+	acctUsage map[acctUsageKey]int64
+	settings  map[string]string
+	flushes   flushLedger
+}
+
+// keySet is a set of stored keys.
+type keySet map[uuid.UUID]*store.Key
+
+// add puts k into the set of group, creating the set as needed.
+func add(sets map[string]keySet, group string, k *store.Key) {
+	set, ok := sets[group]
+	if !ok {
+		set = make(keySet)
+		sets[group] = set
+	}
+	set[k.ID] = k
+}
+
+// remove takes k out of the set of group, dropping an emptied set.
+func remove(sets map[string]keySet, group string, k *store.Key) {
+	set := sets[group]
+	delete(set, k.ID)
+	if len(set) == 0 {
+		delete(sets, group)
+	}
 }
 
 type usageKey struct {
@@ -44,8 +78,10 @@ func New() *Store {
 		keys:       make(map[uuid.UUID]*store.Key),
 		byHash:     make(map[store.Hash]*store.Key),
 		activeRoot: make(map[string]*store.Key),
+		byAccount:  make(map[string]keySet),
 		keyUsage:   make(map[usageKey]int64),
 		acctUsage:  make(map[acctUsageKey]int64),
+		settings:   make(map[string]string),
 	}
 }
 
@@ -92,29 +128,12 @@ func (s *Store) UpdateAccount(_ context.Context, id string, u store.AccountUpdat
 }
 
 // ReplaceRootKey implements store.Store.
-func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
-	if !root.IsRoot || root.RootKeyID != root.ID {
-		return fmt.Errorf("memstore: ReplaceRootKey needs a root key whose RootKeyID is its ID")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.accounts[root.AccountID]; !ok {
-		return fmt.Errorf("memstore: account %q: %w", root.AccountID, store.ErrNotFound)
-	}
-	if cur, ok := s.activeRoot[root.AccountID]; expect != uuid.Nil && (!ok || cur.ID != expect) {
+func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
+	_, err := s.RotateRootKey(ctx, root, store.Rotation{Expect: expect, Now: now})
+	if errors.Is(err, store.ErrConditionFailed) {
 		return fmt.Errorf("memstore: active root %s of account %q: %w", expect, root.AccountID, store.ErrNotFound)
 	}
-	if err := s.checkUniqueLocked(&root); err != nil {
-		return err
-	}
-	now = utc(now)
-	for _, k := range s.keys {
-		if k.AccountID == root.AccountID && k.RevokedAt == nil {
-			k.RevokedAt = &now
-		}
-	}
-	s.insertLocked(root)
-	return nil
+	return err
 }
 
 // InsertChildKey implements store.Store.
@@ -150,6 +169,7 @@ func (s *Store) insertLocked(k store.Key) {
 	p := &k
 	s.keys[k.ID] = p
 	s.byHash[k.Hash] = p
+	add(s.byAccount, k.AccountID, p)
 	if k.IsRoot && k.RevokedAt == nil {
 		s.activeRoot[k.AccountID] = p
 	}
@@ -163,22 +183,30 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 	if !ok {
 		return store.Key{}, fmt.Errorf("memstore: key %s: %w", id, store.ErrNotFound)
 	}
-	if k.RevokedAt != nil {
+	now = utc(now)
+	if k.RevokedAsOf(now) {
 		return clone(k), nil
 	}
-	now = utc(now)
-	k.RevokedAt = &now
-	if k.IsRoot {
-		if s.activeRoot[k.AccountID] == k {
-			delete(s.activeRoot, k.AccountID)
-		}
-		for _, c := range s.keys {
-			if c.RootKeyID == id && c.RevokedAt == nil {
-				c.RevokedAt = &now
-			}
-		}
+	active := k.IsRoot && k.RevokedAt == nil
+	k.RevokedAt, k.Retiring = &now, false
+	switch {
+	case active:
+		delete(s.activeRoot, k.AccountID)
+		s.revokeLocked(k.AccountID, now, func(*store.Key) bool { return true })
+	case k.IsRoot:
+		s.revokeLocked(k.AccountID, now, func(c *store.Key) bool { return c.RootKeyID == id })
 	}
 	return clone(k), nil
+}
+
+// revokeLocked sets RevokedAt = at on every key of the account that is not
+// revoked as of now and that match selects.
+func (s *Store) revokeLocked(account string, now time.Time, match func(*store.Key) bool) {
+	for _, k := range s.byAccount[account] {
+		if !k.RevokedAsOf(now) && match(k) {
+			k.RevokedAt, k.Retiring = &now, false
+		}
+	}
 }
 
 // Key implements store.Store.
@@ -255,13 +283,19 @@ func (s *Store) RecordLastUsed(_ context.Context, batch []store.LastUsed) error 
 }
 
 // AddUsage implements store.Store.
-func (s *Store) AddUsage(_ context.Context, batch []store.UsageDelta) ([]store.UsageTotal, error) {
+func (s *Store) AddUsage(_ context.Context, flushID uuid.UUID, batch []store.UsageDelta) ([]store.UsageTotal, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]store.UsageTotal, len(batch))
+	if !s.flushes.record(flushID, time.Now()) {
+		for i, d := range batch {
+			out[i] = store.UsageTotal{Key: s.keyUsage[usageKey{d.KeyID, d.Month}], Account: s.acctUsage[acctUsageKey{d.AccountID, d.Month}]}
+		}
+		return out, nil
+	}
 	for i, d := range batch {
 		ku := usageKey{d.KeyID, d.Month}
 		au := acctUsageKey{d.AccountID, d.Month}
@@ -296,6 +330,13 @@ func normalize(k store.Key) store.Key {
 	if k.RequestsPerMinute != nil {
 		v := *k.RequestsPerMinute
 		k.RequestsPerMinute = &v
+	}
+	k.Scopes = slices.Clone(k.Scopes)
+	k.AllowedNetworks = slices.Clone(k.AllowedNetworks)
+	if len(k.Metadata) == 0 {
+		k.Metadata = nil
+	} else {
+		k.Metadata = maps.Clone(k.Metadata)
 	}
 	return k
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/keyward/keys/internal/sqlstore/sqlstoretest"
 	"github.com/keyward/keys/store"
 )
@@ -15,23 +13,17 @@ import (
 // benchKeys is how many child keys the lookup benchmarks spread over.
 const benchKeys = 2_000
 
-// benchSetup opens a store on a fresh schema with one account, its root
-// and benchKeys children, and returns the children's hashes.
+// benchSetup opens a store on a fresh schema with the benchmark account,
+// its root and benchKeys children, and returns the children's hashes.
 func benchSetup(b *testing.B) (store.Store, string, []store.Hash) {
 	b.Helper()
 	dsn := freshDSN(b)
 	s := openStore(b, dsn)
-	ctx, now := context.Background(), time.Now()
-	if err := s.CreateAccount(ctx, store.Account{ID: "acct_1", Tier: "pro", CreatedAt: now, UpdatedAt: now}); err != nil {
-		b.Fatal(err)
-	}
-	root := sqlstoretest.NewRoot("acct_1", now)
-	if err := s.ReplaceRootKey(ctx, root, uuid.Nil, now); err != nil {
-		b.Fatal(err)
-	}
+	root := sqlstoretest.BenchAccount(b, s)
+	ctx := context.Background()
 	hashes := make([]store.Hash, benchKeys)
 	for i := range hashes {
-		c := sqlstoretest.NewChild(root, now)
+		c := sqlstoretest.NewChild(root, root.CreatedAt)
 		if err := s.InsertChildKey(ctx, c); err != nil {
 			b.Fatal(err)
 		}
@@ -44,15 +36,7 @@ func benchSetup(b *testing.B) (store.Store, string, []store.Hash) {
 // one round trip over loopback.
 func BenchmarkResolveHash(b *testing.B) {
 	s, _, hashes := benchSetup(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := s.ResolveHash(ctx, hashes[i%len(hashes)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	sqlstoretest.BenchResolveHash(b, s, hashes)
 }
 
 // BenchmarkResolveHashFloor is a raw prepared database/sql SELECT of the
@@ -64,13 +48,6 @@ func BenchmarkResolveHashFloor(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	stmt, err := db.Prepare(`SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
-		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
-		FROM keys_api_keys WHERE hash = $1`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stmt.Close()
 	var (
 		id, account, rootID, prefix, name string
 		isRoot                            bool
@@ -78,14 +55,8 @@ func BenchmarkResolveHashFloor(b *testing.B) {
 		used, expires, revoked            sql.NullTime
 		q, r                              sql.NullInt64
 	)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		h := hashes[i%len(hashes)]
-		if err := stmt.QueryRow(h[:]).Scan(&id, &account, &rootID, &prefix, &name, &isRoot, &created,
-			&used, &expires, &revoked, &q, &r); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	sqlstoretest.BenchRawResolve(b, db, `SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
+		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
+		FROM keys_api_keys WHERE hash = $1`, hashes,
+		&id, &account, &rootID, &prefix, &name, &isRoot, &created, &used, &expires, &revoked, &q, &r)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -21,7 +22,10 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ io.Closer   = (*Store)(nil) // every store closes the same way
+)
 
 // Store is a store.Store in a PostgreSQL database. Its methods are safe for
 // concurrent use; see store.Store for what each one does.

@@ -18,12 +18,7 @@ import (
 )
 
 // stressTime bounds the concurrency tests; -short shortens them.
-func stressTime() time.Duration {
-	if testing.Short() {
-		return time.Second
-	}
-	return 3 * time.Second
-}
+func stressTime() time.Duration { return sqlstoretest.StressTime(3 * time.Second) }
 
 // TestConcurrentStores mixes every write and the hot read from 8
 // goroutines over three Stores (three pools, as three machines would have)

@@ -18,7 +18,8 @@ import (
 // they do not measure one hot page.
 const benchKeys = 10_000
 
-// benchStore opens a store on a new file with one account and its root.
+// benchStore opens a store on a new file with the benchmark account and
+// its root.
 func benchStore(b *testing.B) (s *sqlitestore.Store, path string, root store.Key) {
 	b.Helper()
 	path = filepath.Join(b.TempDir(), "keys.db")
@@ -27,15 +28,7 @@ func benchStore(b *testing.B) (s *sqlitestore.Store, path string, root store.Key
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	ctx, now := context.Background(), time.Now()
-	if err := s.CreateAccount(ctx, store.Account{ID: "acct_1", Tier: "pro", EmailVerified: true, CreatedAt: now, UpdatedAt: now}); err != nil {
-		b.Fatal(err)
-	}
-	root = sqlstoretest.NewRoot("acct_1", now)
-	if err := s.ReplaceRootKey(ctx, root, uuid.Nil, now); err != nil {
-		b.Fatal(err)
-	}
-	return s, path, root
+	return s, path, sqlstoretest.BenchAccount(b, s)
 }
 
 // addChildren inserts n children of root straight into the file, in one
@@ -83,16 +76,7 @@ func rawDB(b *testing.B, path string) *sql.DB {
 // account and active root in one prepared statement.
 func BenchmarkResolveHash(b *testing.B) {
 	s, path, root := benchStore(b)
-	hashes := addChildren(b, path, root, benchKeys)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := s.ResolveHash(ctx, hashes[i%len(hashes)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	sqlstoretest.BenchResolveHash(b, s, addChildren(b, path, root, benchKeys))
 }
 
 // BenchmarkResolveHashFloor is the floor ResolveHash is measured against:
@@ -102,29 +86,16 @@ func BenchmarkResolveHashFloor(b *testing.B) {
 	_, path, root := benchStore(b)
 	hashes := addChildren(b, path, root, benchKeys)
 	db := rawDB(b, path)
-	stmt, err := db.Prepare(`SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
-		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
-		FROM keys_api_keys WHERE hash = ?`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer stmt.Close()
 	var (
 		id, account, rootID, prefix, name string
 		isRoot                            bool
 		created                           int64
 		used, expires, revoked, q, r      sql.NullInt64
 	)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		h := hashes[i%len(hashes)]
-		if err := stmt.QueryRow(h[:]).Scan(&id, &account, &rootID, &prefix, &name, &isRoot, &created,
-			&used, &expires, &revoked, &q, &r); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	sqlstoretest.BenchRawResolve(b, db, `SELECT id, account_id, root_key_id, prefix, name, is_root, created_at,
+		last_used_at, expires_at, revoked_at, requests_per_month, requests_per_minute
+		FROM keys_api_keys WHERE hash = ?`, hashes,
+		&id, &account, &rootID, &prefix, &name, &isRoot, &created, &used, &expires, &revoked, &q, &r)
 }
 
 // BenchmarkReplaceRootKey10000Children times a reissue that revokes 10,000
@@ -137,7 +108,7 @@ func BenchmarkReplaceRootKey10000Children(b *testing.B) {
 		b.StopTimer()
 		addChildren(b, path, root, 10_000)
 		now := time.Now()
-		root = sqlstoretest.NewRoot("acct_1", now)
+		root = sqlstoretest.NewRoot(root.AccountID, now)
 		b.StartTimer()
 		if err := s.ReplaceRootKey(ctx, root, uuid.Nil, now); err != nil {
 			b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/keyward/keys/internal/sqlstore/sqlstoretest"
 	"github.com/keyward/keys/sqlitestore"
 	"github.com/keyward/keys/store"
 	"github.com/keyward/keys/store/storetest"
@@ -21,10 +22,5 @@ func openTemp(t testing.TB) *sqlitestore.Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return sqlstoretest.CloseAtEnd(t, s)
 }

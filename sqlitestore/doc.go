@@ -17,9 +17,16 @@
 // New takes a *bun.DB the caller owns (sqlitedialect, modernc or another
 // SQLite driver). The store then serialises its own write transactions,
 // but the connection settings are the caller's: set busy_timeout,
-// foreign_keys and, ideally, journal_mode=WAL, synchronous=FULL and
-// _txlock=immediate in the DSN so that every pooled connection gets them
-// (see Open's DSN for the exact form).
+// foreign_keys and, ideally, synchronous=FULL and _txlock=immediate in the
+// DSN so that every pooled connection gets them (see Open's DSN for the
+// exact form), and switch the file to WAL once. WAL mode is stored in the
+// file; Open does not put it in the DSN because on a new file the switch
+// needs a lock upgrade that SQLite does not wait for, so several processes
+// opening one new file at once would see SQLITE_BUSY (Open retries it).
+//
+// Close releases what the Store holds; every store of this module has the
+// same Close() error, to be called after the last keys.Manager over it is
+// closed.
 //
 // Times are stored as INTEGER Unix microseconds, exact and in UTC; the
 // schema is created and upgraded by embedded migrations on Open and New.

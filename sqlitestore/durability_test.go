@@ -43,7 +43,7 @@ func TestReopen(t *testing.T) {
 		_, err := s.RevokeKey(ctx, c.ID, t0.Add(3*time.Minute))
 		must(t, err)
 		must(t, s.RecordLastUsed(ctx, []store.LastUsed{{KeyID: kept.ID, At: t0.Add(4 * time.Minute)}}))
-		_, err = s.AddUsage(ctx, []store.UsageDelta{{AccountID: a, KeyID: kept.ID, Month: month, N: 42}})
+		_, err = s.AddUsage(ctx, uuid.Nil, []store.UsageDelta{{AccountID: a, KeyID: kept.ID, Month: month, N: 42}})
 		must(t, err)
 	}
 	before := snapshot(t, s, accounts, month)

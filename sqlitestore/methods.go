@@ -1,6 +1,10 @@
 package sqlitestore
 
 // The store.Store methods, delegated to the shared SQL implementation.
+// They are written out rather than promoted from an embedded core: the core
+// is internal, so embedding it would put an unusable exported field in this
+// package's API and leave these methods out of its documentation, and each
+// backend keeps a place for what only it does around a call.
 
 import (
 	"context"
@@ -67,11 +71,26 @@ func (s *Store) RecordLastUsed(ctx context.Context, batch []store.LastUsed) erro
 }
 
 // AddUsage implements store.Store.
-func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store.UsageTotal, error) {
-	return s.core.AddUsage(ctx, batch)
+func (s *Store) AddUsage(ctx context.Context, flushID uuid.UUID, batch []store.UsageDelta) ([]store.UsageTotal, error) {
+	return s.core.AddUsage(ctx, flushID, batch)
 }
 
 // Usage implements store.Store.
 func (s *Store) Usage(ctx context.Context, accountID string, keyID uuid.UUID, month store.Month) (store.UsageTotal, error) {
 	return s.core.Usage(ctx, accountID, keyID, month)
+}
+
+// InitSetting implements store.Store.
+func (s *Store) InitSetting(ctx context.Context, name, value string) (string, error) {
+	return s.core.InitSetting(ctx, name, value)
+}
+
+// PruneRevoked implements store.Store.
+func (s *Store) PruneRevoked(ctx context.Context, before time.Time) (int, error) {
+	return s.core.PruneRevoked(ctx, before)
+}
+
+// ListKeysPage implements store.Store.
+func (s *Store) ListKeysPage(ctx context.Context, accountID string, after store.KeyCursor, limit int, includeRevoked bool, now time.Time) ([]store.Key, error) {
+	return s.core.ListKeysPage(ctx, accountID, after, limit, includeRevoked, now)
 }

@@ -18,9 +18,11 @@ import (
 // Connection parameters, in the DSN so that every pooled connection gets
 // them, not only the first. Writes are immediate transactions: a deferred
 // one that reads and then writes fails with SQLITE_BUSY at once if another
-// process wrote in between, instead of waiting out the busy timeout.
+// process wrote in between, instead of waiting out the busy timeout. The
+// journal mode is not here: it is a property of the file, set once by
+// ensureWAL, which explains why.
 const (
-	writerParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+	writerParams = "_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)" +
 		"&_pragma=foreign_keys(ON)&_txlock=immediate"
 	// Readers refuse writes outright, so a mistake cannot bypass the
 	// writer's serialisation.

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -16,14 +18,22 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store = (*Store)(nil)
+	_ io.Closer   = (*Store)(nil) // every store closes the same way
+)
 
-// Store is a store.Store in a SQLite database. Its methods are safe for
+// Store is a store.Store in a SQLite database, and a store.Notifier of the
+// changes any process makes to the same file. Its methods are safe for
 // concurrent use; see store.Store for what each one does.
 type Store struct {
 	core *sqlstore.Store
 	// owned are the pools Open created and Close closes; empty for New.
 	owned []*bun.DB
+	// feed is the pool Subscribe reads the change feed through; closed is
+	// set by Close.
+	feed   *bun.DB
+	closed atomic.Bool
 }
 
 // Open opens (creating it if needed) the SQLite database file at path,
@@ -42,17 +52,21 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %q: %w", path, err)
 	}
-	// The writer's first connection has switched the file to WAL, which
-	// the readers rely on.
+	// The readers rely on WAL to read beside the writer.
+	if err := ensureWAL(ctx, writer); err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())
+	}
 	readers, err := openPool(ctx, uri, readerParams, max(4, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())
 	}
-	core, err := sqlstore.New(ctx, sqlstore.Config{DB: writer, ReadDB: readers, Classify: classify})
+	s := &Store{owned: []*bun.DB{readers, writer}, feed: readers}
+	core, err := sqlstore.New(ctx, sqlstore.Config{DB: writer, ReadDB: readers, Classify: classify, OnChange: s.recordChange})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), readers.Close(), writer.Close())
 	}
-	return &Store{core: core, owned: []*bun.DB{readers, writer}}, nil
+	s.core = core
+	return s, nil
 }
 
 // New returns a Store over db, a *bun.DB with bun's sqlitedialect that the
@@ -63,16 +77,19 @@ func New(ctx context.Context, db *bun.DB) (*Store, error) {
 	if db == nil || db.Dialect().Name() != dialect.SQLite {
 		return nil, errors.New("sqlitestore: New needs a *bun.DB with bun's sqlitedialect")
 	}
-	core, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Classify: classify, SerializeWrites: true})
+	s := &Store{feed: db}
+	core, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Classify: classify, SerializeWrites: true, OnChange: s.recordChange})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
-	return &Store{core: core}, nil
+	s.core = core
+	return s, nil
 }
 
 // Close releases the Store's prepared statements and, for a Store from
 // Open, closes the database. Call it once, after the last use.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	errs := []error{s.core.Close()}
 	for _, db := range s.owned {
 		errs = append(errs, db.Close())

@@ -11,12 +11,7 @@ import (
 )
 
 // stressTime bounds the concurrency tests; -short shortens them.
-func stressTime() time.Duration {
-	if testing.Short() {
-		return time.Second
-	}
-	return 5 * time.Second
-}
+func stressTime() time.Duration { return sqlstoretest.StressTime(5 * time.Second) }
 
 // TestConcurrentWriters runs 8 goroutines against one file: no call may
 // fail (in particular with SQLITE_BUSY), and the invariants must hold.

@@ -4,8 +4,8 @@
 // monthly usage counts. It holds no policy: it does not check email
 // verification, tiers, limits or expiry; the keys package does. What it does
 // guarantee is atomicity: every change that touches more than one row is a
-// single method (ReplaceRootKey, RevokeKey, InsertChildKey, AddUsage,
-// RecordLastUsed) that the backend performs as one unit, so no caller ever
+// single method (ReplaceRootKey, RevokeKey, RevokeLeaked, InsertChildKey,
+// AddUsage, RecordLastUsed) that the backend performs as one unit, so no caller ever
 // smuggles a transaction through a context.
 //
 // Backends: memstore (in memory), sqlitestore (embedded default) and pgstore

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,7 +37,14 @@ type AccountUpdate struct {
 }
 
 // Key is the stored form of an API key. A revoked key keeps every field and
-// gains RevokedAt; rows are never deleted.
+// gains RevokedAt; rows are deleted only with their account (DeleteAccount).
+//
+// RevokedAt may lie in the future only for a retiring key (Retiring set by
+// a rotation with a grace period): it is still active until that instant.
+// A key revoked outright has Retiring false and is revoked whatever any
+// clock says of its RevokedAt, so a process whose wall clock runs behind
+// the revoker's never takes it for retiring. "Revoked" means RevokedAsOf;
+// "unrevoked" means RevokedAt is nil.
 type Key struct {
 	ID        uuid.UUID
 	AccountID string
@@ -56,10 +64,19 @@ type Key struct {
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time
 	RevokedAt  *time.Time
+	// Retiring is set when RevokedAt is the end of a grace period, set by
+	// RotateRootKey; every other revocation clears it.
+	Retiring bool
 	// RequestsPerMonth and RequestsPerMinute are per-key overrides of the
 	// tier's limits; nil means none.
 	RequestsPerMonth  *int64
 	RequestsPerMinute *int
+	// Scopes, Metadata and AllowedNetworks are stored as given (the
+	// keys.Manager validates and canonicalises them); nil means none, and
+	// an empty Metadata map is returned as nil.
+	Scopes          []string
+	Metadata        map[string]string
+	AllowedNetworks []netip.Prefix
 }
 
 // Resolved is what ResolveHash returns: a key, its account, and the ID of

@@ -2,28 +2,27 @@ package main
 
 import (
 	"context"
-	"slices"
-	"strings"
 
 	"github.com/keyward/keys"
 )
 
 func cmdAccountCreate(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "account create")
-	id := fs.String("id", "", "account ID (required)")
+	id := fs.String("id", "", "account ID, 1 to 128 bytes (required)")
 	tier := fs.String("tier", string(keys.Free), "tier: free, starter, pro or quant")
 	verified := fs.Bool("verified", false, "mark the email verified")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := required("id", *id); err != nil {
+	if err := checkAccountID("id", *id); err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
-		t, err := checkTier(b, *tier)
-		if err != nil {
-			return err
-		}
+	t, err := checkTier(e, *tier)
+	if err != nil {
+		return err
+	}
+	// The one command besides serve that may create the database.
+	return withBackendMode(ctx, e, c, true, func(b *backend) error {
 		if err := b.m.CreateAccount(ctx, keys.Account{ID: *id, Tier: t, EmailVerified: *verified}); err != nil {
 			return err
 		}
@@ -37,10 +36,10 @@ func cmdAccountVerify(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := required("id", *id); err != nil {
+	if err := checkAccountID("id", *id); err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
+	return withBackend(ctx, e, c, func(b *backend) error {
 		if err := b.m.SetEmailVerified(ctx, *id, true); err != nil {
 			return err
 		}
@@ -51,18 +50,21 @@ func cmdAccountVerify(ctx context.Context, e *env, args []string) error {
 func cmdAccountTier(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "account tier")
 	id := fs.String("id", "", "account ID (required)")
-	tier := fs.String("tier", "", "new tier (required)")
+	tier := fs.String("tier", "", "new tier: free, starter, pro or quant (required)")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if err := required("id", *id, "tier", *tier); err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
-		t, err := checkTier(b, *tier)
-		if err != nil {
-			return err
-		}
+	if err := checkAccountID("id", *id); err != nil {
+		return err
+	}
+	t, err := checkTier(e, *tier)
+	if err != nil {
+		return err
+	}
+	return withBackend(ctx, e, c, func(b *backend) error {
 		if err := b.m.SetTier(ctx, *id, t); err != nil {
 			return err
 		}
@@ -76,10 +78,10 @@ func cmdAccountShow(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := required("id", *id); err != nil {
+	if err := checkAccountID("id", *id); err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error { return showAccount(ctx, e, b, c, *id) })
+	return withBackend(ctx, e, c, func(b *backend) error { return showAccount(ctx, e, b, c, *id) })
 }
 
 func showAccount(ctx context.Context, e *env, b *backend, c *common, id string) error {
@@ -88,18 +90,4 @@ func showAccount(ctx context.Context, e *env, b *backend, c *common, id string) 
 		return err
 	}
 	return printAccount(e.stdout, c.json, viewAccount(a, b.m.Tiers()))
-}
-
-// checkTier refuses a tier the Manager does not know as bad usage.
-func checkTier(b *backend, tier string) (keys.Tier, error) {
-	tiers := b.m.Tiers()
-	if _, ok := tiers[keys.Tier(tier)]; ok {
-		return keys.Tier(tier), nil
-	}
-	var names []string
-	for t := range tiers {
-		names = append(names, string(t))
-	}
-	slices.Sort(names)
-	return "", usagef("-tier %q: want one of %s", tier, strings.Join(names, ", "))
 }

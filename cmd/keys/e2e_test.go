@@ -334,7 +334,7 @@ func TestBadUsage(t *testing.T) {
 	}{
 		{nil, "no command"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"account"}, "unknown account command"},
+		{[]string{"account"}, "account needs a subcommand"},
 		{[]string{"account", "delete", "-id", "x"}, "unknown account command"},
 		{[]string{"account", "create"}, "-id is required"},
 		{[]string{"account", "create", "-id", "x", "-tier", "gold"}, `-tier "gold"`},

@@ -16,16 +16,24 @@ import (
 func cmdReissue(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "reissue")
 	account := fs.String("account", "", "account ID (required)")
+	rf := addReissueFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := required("account", *account); err != nil {
+	if err := checkAccountID("account", *account); err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
-		iss, err := b.m.Reissue(ctx, *account)
-		if err != nil {
+	opts, err := rf.options()
+	if err != nil {
+		return err
+	}
+	return withBackend(ctx, e, c, func(b *backend) error {
+		if err := checkEnv(ctx, b, *account); err != nil {
 			return err
+		}
+		iss, err := b.m.Reissue(ctx, *account, opts...)
+		if err != nil {
+			return invalidAsUsage(err)
 		}
 		return printIssued(e.stdout, c.json, iss)
 	})
@@ -34,42 +42,97 @@ func cmdReissue(ctx context.Context, e *env, args []string) error {
 func cmdChild(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "child")
 	account := fs.String("account", "", "account ID (required)")
-	name := fs.String("name", "", "a label for the key")
-	expires := fs.String("expires", "", "expiry: an RFC 3339 time or a duration from now (720h)")
-	rpm := fs.Int("rpm", 0, "per-minute rate override (0: the tier's)")
-	quota := fs.Int64("quota", 0, "monthly quota override (0: the tier's)")
+	name := fs.String("name", "", "a label for the key, at most 128 bytes")
+	expires := fs.String("expires", "", "expiry: an RFC 3339 time or a duration from now (720h), in the future")
+	rpm := fs.Int("rpm", 0, "per-minute rate override, at most the tier's (0: the tier's)")
+	quota := fs.Int64("quota", 0, "monthly quota override, at most the tier's (0: the tier's)")
+	rf := addRestrictionFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := required("account", *account); err != nil {
+	if err := checkAccountID("account", *account); err != nil {
 		return err
 	}
-	var opts keys.ChildOptions
-	opts.Name = *name
+	if err := checkName(*name); err != nil {
+		return err
+	}
+	opts := keys.ChildOptions{Name: *name}
 	exp, err := parseExpiry(*expires, nowUTC())
 	if err != nil {
 		return err
 	}
 	opts.ExpiresAt = exp
 	switch {
-	case *rpm < 0:
-		return usagef("-rpm %d: want a positive rate", *rpm)
+	case *rpm < 0 || *rpm > keys.MaxRequestsPerMinute:
+		return usagef("-rpm %d: want a rate from 1 to the tier's", *rpm)
 	case *rpm > 0:
 		opts.RequestsPerMinute = rpm
 	}
 	switch {
 	case *quota < 0:
-		return usagef("-quota %d: want a positive quota", *quota)
+		return usagef("-quota %d: want a quota from 1 to the tier's", *quota)
 	case *quota > 0:
 		opts.RequestsPerMonth = quota
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
+	if err := rf.apply(&opts); err != nil {
+		return err
+	}
+	return withBackend(ctx, e, c, func(b *backend) error {
+		if err := checkEnv(ctx, b, *account); err != nil {
+			return err
+		}
+		// An override is bounded by the tier's limits, which this CLI
+		// must know to check it.
+		if opts.RequestsPerMinute != nil || opts.RequestsPerMonth != nil {
+			note, err := accountNote(ctx, b, *account)
+			if err != nil {
+				return err
+			}
+			if note != "" {
+				return usagef("%s: cannot check -rpm or -quota against its limits", note)
+			}
+		}
 		iss, err := b.m.IssueChild(ctx, *account, opts)
 		if err != nil {
-			return err
+			return invalidAsUsage(err)
 		}
 		return printIssued(e.stdout, c.json, iss)
 	})
+}
+
+// checkEnv refuses to add a key of this run's environment (-env) to an
+// account whose active root key is of the other: a database serves one
+// environment, and an sk_live_child under an sk_test_root would be refused
+// by the server that issued the root.
+func checkEnv(ctx context.Context, b *backend, account string) error {
+	root, err := b.m.RootKey(ctx, account)
+	if errors.Is(err, keys.ErrNoActiveRootKey) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(root.Prefix, b.m.TokenPrefix()) {
+		return usagef("account %s's root key is %s: run with -env %s", account, root.Prefix, envOf(root.Prefix))
+	}
+	return nil
+}
+
+// envOf is the environment of a token or key prefix (sk_test_… → test).
+func envOf(prefix string) string {
+	if strings.HasPrefix(prefix, "sk_test_") {
+		return "test"
+	}
+	return "live"
+}
+
+// accountNote returns tierNote for the account's tier.
+func accountNote(ctx context.Context, b *backend, account string) (string, error) {
+	a, err := b.m.Account(ctx, account)
+	if err != nil {
+		return "", err
+	}
+	return tierNote(b.m.Tiers(), a.Tier), nil
 }
 
 func cmdRevoke(ctx context.Context, e *env, args []string) error {
@@ -82,18 +145,22 @@ func cmdList(ctx context.Context, e *env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	if err := required("account", *account); err != nil {
+	if err := checkAccountID("account", *account); err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
+	return withBackend(ctx, e, c, func(b *backend) error {
 		ks, err := b.m.ListKeys(ctx, *account)
+		if err != nil {
+			return err
+		}
+		note, err := accountNote(ctx, b, *account)
 		if err != nil {
 			return err
 		}
 		now := nowUTC()
 		views := make([]keyView, len(ks))
 		for i, k := range ks {
-			views[i] = viewKey(k, now)
+			views[i] = viewKey(k, now, note)
 		}
 		return printKeys(e.stdout, c.json, views)
 	})
@@ -115,7 +182,7 @@ func keyCommand(ctx context.Context, e *env, args []string, name string, change 
 	if err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
+	return withBackend(ctx, e, c, func(b *backend) error {
 		if change != nil {
 			if err := change(b, id); err != nil {
 				return err
@@ -125,8 +192,18 @@ func keyCommand(ctx context.Context, e *env, args []string, name string, change 
 		if err != nil {
 			return err
 		}
-		return printKey(e.stdout, c.json, viewKey(k, nowUTC()))
+		return printKeyOf(ctx, e, b, c, k)
 	})
+}
+
+// printKeyOf prints k, or its limits' note if its account's tier is not
+// configured here.
+func printKeyOf(ctx context.Context, e *env, b *backend, c *common, k keys.Key) error {
+	note, err := accountNote(ctx, b, k.AccountID)
+	if err != nil {
+		return err
+	}
+	return printKey(e.stdout, c.json, viewKey(k, nowUTC(), note))
 }
 
 // maxTokenInput bounds what inspect reads: a token is 57 bytes.
@@ -141,10 +218,15 @@ func cmdInspect(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withBackend(ctx, e, c.db, func(b *backend) error {
+	// A token of the other environment would be called malformed, which
+	// sends the user looking for a typo: say what it is instead.
+	if p := "sk_" + c.env + "_"; !strings.HasPrefix(token, p) && (strings.HasPrefix(token, "sk_live_") || strings.HasPrefix(token, "sk_test_")) {
+		return usagef("the token is an %s key: run with -env %s", token[:8], envOf(token))
+	}
+	return withBackend(ctx, e, c, func(b *backend) error {
 		k, err := b.m.Inspect(ctx, token)
 		if k.ID != uuid.Nil {
-			if perr := printKey(e.stdout, c.json, viewKey(k, nowUTC())); perr != nil {
+			if perr := printKeyOf(ctx, e, b, c, k); perr != nil {
 				return perr
 			}
 		}

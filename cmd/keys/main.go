@@ -8,7 +8,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/keyward/keys"
 )
 
 // Exit statuses.
@@ -31,6 +34,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	conf           *config // the merged -config file, environment and flags, set by parse
 }
 
 // usageError marks a mistake in how the command was called: exit status 2.
@@ -48,18 +52,32 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "[-addr ADDR] [-jwt-secret S]", "run the key server", cmdServe},
-		{"account create", "-id ID [-tier TIER] [-verified]", "create an account", cmdAccountCreate},
+		{"serve", "[-config FILE] [-print-config] [-addr ADDR] [-db DB] [-env ENV] [-cache-ttl D] [-demo auto|true|false] [-jwt-secret S | -jwks-url URL -jwt-issuer ISS -jwt-audience AUD [-jwt-type T] [-jwt-account-claim C]] [-cors-origins O,…] [-trusted-proxies CIDR,…] [-redis URL]", "run the key server", cmdServe},
+		{"account create", "-id ID [-tier TIER] [-verified]", "create an account (and the database, if it does not exist)", cmdAccountCreate},
 		{"account verify", "-id ID", "mark an account's email verified", cmdAccountVerify},
 		{"account tier", "-id ID -tier TIER", "change an account's tier", cmdAccountTier},
 		{"account show", "-id ID", "show an account", cmdAccountShow},
-		{"reissue", "-account ID", "issue a new root key, revoking the old one and every child", cmdReissue},
-		{"child", "-account ID [-name N] [-expires RFC3339|DURATION] [-rpm N] [-quota N]", "issue a child key", cmdChild},
+		{"account list", "[-limit N] [-after ID]", "list the accounts, a page at a time, in order of ID", cmdAccountList},
+		{"reissue", "-account ID [-grace DURATION] [-if-root KEY_ID|none]", "issue a new root key, revoking the old one and every child (now, or after -grace)", cmdReissue},
+		{"child", "-account ID [-name N] [-expires RFC3339|DURATION] [-rpm N] [-quota N] [-scope S]... [-meta K=V]... [-allow-net CIDR]...", "issue a child key", cmdChild},
 		{"revoke", "-id KEY_ID", "revoke a key (a root key takes its children along)", cmdRevoke},
 		{"list", "-account ID", "list an account's keys", cmdList},
 		{"show", "-id KEY_ID", "show a key", cmdShow},
 		{"inspect", "< TOKEN", "read a token from standard input and show its key or why it fails", cmdInspect},
+		{"prune", "-older-than DURATION", "delete keys revoked at least DURATION (2160h = 90 days) ago", cmdPrune},
+
+		{"scan", scanArgs, "find leaked tokens in files (exit 1 if found)", cmdScan},
 	}
+}
+
+// commandNamed returns the command called name ("account create").
+func commandNamed(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // run runs the command named by args and returns the exit status.
@@ -69,18 +87,32 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmd.run(ctx, e, rest)
 	}
 	var ue usageError
+	var xs exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &xs):
+		if xs.err != nil {
+			fmt.Fprintf(e.stderr, "keys: %s\n", oneLine(xs.err))
+		}
+		return xs.code
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.Is(err, errQuietUsage):
+		return exitUsage
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.stderr, "keys: %s\n", ue.msg)
-		if cmd.name == "" {
+		switch {
+		case cmd.name == "":
 			printUsage(e.stderr)
-		} else {
-			fmt.Fprintf(e.stderr, "usage: keys %s %s [-db DB] [-json]\n", cmd.name, cmd.args)
+		case cmd.args != "":
+			fmt.Fprintf(e.stderr, "usage: keys %s %s   (keys help %s: every flag)\n", cmd.name, cmd.args, cmd.name)
 		}
+		return exitUsage
+	case errors.Is(err, keys.ErrInvalidArgument):
+		// An argument the library refused (a rate above the tier's, say):
+		// still bad input, so exit 2 like its siblings caught earlier.
+		fmt.Fprintf(e.stderr, "keys: %s\n", oneLine(err))
 		return exitUsage
 	default:
 		fmt.Fprintf(e.stderr, "keys: %s\n", oneLine(err))
@@ -88,30 +120,87 @@ func run(ctx context.Context, args []string, e *env) int {
 	}
 }
 
+// lookup finds the command args name. Flags every command takes may come
+// before the command's name; they are passed on to it.
 func lookup(args []string) (command, []string, error) {
+	globals, args, err := hoistGlobals(args)
+	if err != nil {
+		return command{}, nil, err
+	}
 	if len(args) == 0 {
 		return command{}, nil, usagef("no command given")
 	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
-		return command{run: func(_ context.Context, e *env, _ []string) error {
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			return helpFor(args[1:])
+		}
+		return command{args: "", run: func(_ context.Context, e *env, _ []string) error {
 			printUsage(e.stdout)
 			return nil
 		}}, nil, nil
 	}
 	for _, c := range commands() {
-		words := len(splitWords(c.name))
-		if len(args) >= words && join(args[:words]) == c.name {
-			return c, args[words:], nil
+		words := len(strings.Fields(c.name))
+		if len(args) >= words && strings.Join(args[:words], " ") == c.name {
+			return c, append(globals, args[words:]...), nil
 		}
 	}
 	if args[0] == "account" {
-		return command{}, nil, usagef("unknown account command %q: want create, verify, tier or show", at(args, 1))
+		return accountUsage(at(args, 1), false)
 	}
 	return command{}, nil, usagef("unknown command %q", args[0])
 }
 
+// helpFor is `keys help CMD`: the command's full usage, on standard output.
+func helpFor(words []string) (command, []string, error) {
+	name := strings.Join(words, " ")
+	if c, ok := commandNamed(name); ok {
+		// Every command parses its flags before anything else, and -h
+		// makes it print its usage and stop.
+		return c, []string{"-h"}, nil
+	}
+	if name == "account" {
+		return accountUsage("", true)
+	}
+	return command{}, nil, usagef("help: unknown command %q", name)
+}
+
+// accountUsage answers `keys account` without a known subcommand: the
+// list of them, as an error (exit 2) unless asked for with help.
+func accountUsage(sub string, asked bool) (command, []string, error) {
+	list := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: keys account SUBCOMMAND [flags]")
+		for _, c := range commands() {
+			if strings.HasPrefix(c.name, "account ") {
+				fmt.Fprintf(w, "  keys %-15s %s\n      %s\n", c.name, c.args, c.help)
+			}
+		}
+	}
+	if asked {
+		return command{run: func(_ context.Context, e *env, _ []string) error {
+			list(e.stdout)
+			return nil
+		}}, nil, nil
+	}
+	// run prints a usage error's message; the list follows it.
+	return command{name: "account", run: func(_ context.Context, e *env, _ []string) error {
+		msg := "account needs a subcommand: create, verify, tier or show"
+		if sub != "" {
+			msg = fmt.Sprintf("unknown account command %q: want create, verify, tier, show or list", sub)
+		}
+		fmt.Fprintf(e.stderr, "keys: %s\n", msg)
+		list(e.stderr)
+		return errQuietUsage
+	}}, nil, nil
+}
+
+// errQuietUsage is a usage error whose message the command printed itself.
+var errQuietUsage = errors.New("usage already printed")
+
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: keys COMMAND [flags]   (every command takes -db DB and -json)")
+	fmt.Fprintln(w, "usage: keys COMMAND [flags]   (every command takes -db DB and -env ENV; all but serve take -json)")
+	fmt.Fprintln(w, "       keys help COMMAND       (every flag of a command)")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  keys %-15s %s\n      %s\n", c.name, c.args, c.help)
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/keyward/keys"
@@ -20,44 +22,70 @@ type backend struct {
 	closer func() error
 }
 
-// isPostgres reports whether db names a PostgreSQL database (a
-// postgres:// URL or a keyword/value DSN such as "host=db dbname=keys")
-// rather than a SQLite file.
-func isPostgres(db string) bool {
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return true
-	}
-	for _, f := range strings.Fields(db) {
-		if k, _, ok := strings.Cut(f, "="); ok && (k == "host" || k == "dbname" || k == "user") {
-			return true
-		}
-	}
-	return false
+// noDatabase is the error of a command that needs an existing SQLite file
+// and was given a path where there is none (a typo, usually): opening it
+// would create and migrate a fresh database, and then report "account not
+// found", which sends the user looking in the wrong place.
+func noDatabase(db string) error {
+	return fmt.Errorf("no database at %s (create one with: keys account create -db %s -id ID)", db, db)
 }
 
-// open opens the store that db names and a Manager over it. The pepper
-// comes from $KEYS_PEPPER so that the server and the CLI hash alike.
-func open(ctx context.Context, e *env, db string, cfg keys.Config) (*backend, error) {
+// sqliteMissing reports whether db is a SQLite path with no file there.
+func sqliteMissing(db string) bool {
+	if isPostgres(db) {
+		return false
+	}
+	_, err := os.Stat(db)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// newSQLite reports whether db is a SQLite path that holds no database yet
+// (no file, or an empty one): opening it creates a new database.
+func newSQLite(db string) bool {
+	if isPostgres(db) {
+		return false
+	}
+	st, err := os.Stat(db)
+	return errors.Is(err, fs.ErrNotExist) || (err == nil && st.Mode().IsRegular() && st.Size() == 0)
+}
+
+// open opens the store that c.db names and a Manager over it, for c.env.
+// Unless create is set, a SQLite file that does not exist is refused
+// (noDatabase) rather than created. The pepper comes from $KEYS_PEPPER so
+// that the server and the CLI hash alike.
+func open(ctx context.Context, e *env, c *common, create bool, cfg keys.Config) (*backend, error) {
+	if err := checkDSN(c.db); err != nil {
+		return nil, err
+	}
+	if !create && sqliteMissing(c.db) {
+		return nil, noDatabase(c.db)
+	}
 	var (
 		st     store.Store
 		closer func() error
 	)
-	if isPostgres(db) {
-		s, err := pgstore.Open(ctx, db)
+	if isPostgres(c.db) {
+		s, err := pgstore.Open(ctx, c.db)
 		if err != nil {
 			return nil, err
 		}
 		st, closer = s, s.Close
 	} else {
-		s, err := sqlitestore.Open(db)
+		s, err := sqlitestore.Open(c.db)
 		if err != nil {
 			return nil, err
 		}
 		st, closer = s, s.Close
 	}
-	if p := e.getenv("KEYS_PEPPER"); p != "" {
-		cfg.Pepper = []byte(p)
+	if e.conf == nil { // a command that parsed no flags: the environment alone
+		c, err := loadConfig("", e.getenv)
+		if err != nil {
+			return nil, errors.Join(err, closer())
+		}
+		e.conf = c
 	}
+	e.conf.keysConfig(&cfg)
+	cfg.Environment = c.env
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -73,10 +101,16 @@ func (b *backend) close() error {
 	return errors.Join(b.m.Close(), b.closer())
 }
 
-// withBackend opens the database, runs fn and closes it, returning the
-// first error.
-func withBackend(ctx context.Context, e *env, db string, fn func(*backend) error) (err error) {
-	b, err := open(ctx, e, db, keys.Config{})
+// withBackend opens an existing database, runs fn and closes it, returning
+// the first error.
+func withBackend(ctx context.Context, e *env, c *common, fn func(*backend) error) error {
+	return withBackendMode(ctx, e, c, false, fn)
+}
+
+// withBackendMode is withBackend that, with create set, creates a SQLite
+// database that does not exist yet.
+func withBackendMode(ctx context.Context, e *env, c *common, create bool, fn func(*backend) error) (err error) {
+	b, err := open(ctx, e, c, create, keys.Config{})
 	if err != nil {
 		return err
 	}
@@ -84,12 +118,16 @@ func withBackend(ctx context.Context, e *env, db string, fn func(*backend) error
 	return fn(b)
 }
 
-// parseExpiry reads -expires: an RFC 3339 time or a duration from now.
+// parseExpiry reads -expires: an RFC 3339 time or a duration from now,
+// either in the future.
 func parseExpiry(s string, now time.Time) (*time.Time, error) {
 	if s == "" {
 		return nil, nil
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		if !t.After(now) {
+			return nil, usagef("-expires %q is not in the future", s)
+		}
 		return &t, nil
 	}
 	d, err := time.ParseDuration(s)

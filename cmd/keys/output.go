@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -16,34 +18,53 @@ import (
 // keyView is a key as the CLI prints it: the fields of the HTTP API's
 // GET /account/key, plus the account and the revocation time.
 type keyView struct {
-	ID             uuid.UUID `json:"id"`
-	AccountID      string    `json:"account_id"`
-	Prefix         string    `json:"key_prefix"`
-	Name           *string   `json:"name"`
-	RootKeyID      uuid.UUID `json:"root_key_id"`
-	IsRoot         bool      `json:"is_root_key"`
-	IsActive       bool      `json:"is_active"`
-	CreatedAt      string    `json:"created_at"`
-	LastUsedAt     *string   `json:"last_used_at"`
-	ExpiresAt      *string   `json:"expires_at"`
-	RevokedAt      *string   `json:"revoked_at"`
-	QuotaOverride  *int64    `json:"quota_requests_per_month_override"`
-	RateOverride   *int      `json:"rate_requests_per_minute_override"`
-	EffectiveQuota int64     `json:"effective_quota_requests_per_month"`
-	EffectiveRate  int       `json:"effective_rate_requests_per_minute"`
-	Status         string    `json:"status"`
+	ID             uuid.UUID         `json:"id"`
+	AccountID      string            `json:"account_id"`
+	Prefix         string            `json:"key_prefix"`
+	Name           *string           `json:"name"`
+	RootKeyID      uuid.UUID         `json:"root_key_id"`
+	IsRoot         bool              `json:"is_root_key"`
+	IsActive       bool              `json:"is_active"`
+	CreatedAt      string            `json:"created_at"`
+	LastUsedAt     *string           `json:"last_used_at"`
+	ExpiresAt      *string           `json:"expires_at"`
+	RevokedAt      *string           `json:"revoked_at"`
+	QuotaOverride  *int64            `json:"quota_requests_per_month_override"`
+	RateOverride   *int              `json:"rate_requests_per_minute_override"`
+	EffectiveQuota *int64            `json:"effective_quota_requests_per_month"`
+	EffectiveRate  *int              `json:"effective_rate_requests_per_minute"`
+	Scopes         []string          `json:"scopes"`
+	Metadata       map[string]string `json:"metadata"`
+	Networks       []string          `json:"allowed_networks"`
+	Status         string            `json:"status"`
+	// Note says why the effective limits are null: the account's tier is
+	// not configured here.
+	Note string `json:"note,omitempty"`
 }
 
-func viewKey(k keys.Key, now time.Time) keyView {
+// viewKey is k as printed. note, if not empty, says why its limits are
+// not known here (tierNote); they are then left out rather than guessed.
+func viewKey(k keys.Key, now time.Time, note string) keyView {
 	v := keyView{
 		ID: k.ID, AccountID: k.AccountID, Prefix: k.Prefix, RootKeyID: k.RootKeyID, IsRoot: k.IsRoot,
 		IsActive: k.Active(now), CreatedAt: stamp(k.CreatedAt), LastUsedAt: stampPtr(k.LastUsedAt),
 		ExpiresAt: stampPtr(k.ExpiresAt), RevokedAt: stampPtr(k.RevokedAt),
 		QuotaOverride: k.RequestsPerMonthOverride, RateOverride: k.RequestsPerMinuteOverride,
-		EffectiveQuota: k.Effective.RequestsPerMonth, EffectiveRate: k.Effective.RequestsPerMinute,
+		Note: note,
+	}
+	if note == "" {
+		v.EffectiveQuota, v.EffectiveRate = &k.Effective.RequestsPerMonth, &k.Effective.RequestsPerMinute
 	}
 	if k.Name != "" {
 		v.Name = &k.Name
+	}
+	v.Scopes, v.Metadata = k.Scopes, k.Metadata
+	for _, p := range k.AllowedNetworks {
+		v.Networks = append(v.Networks, p.String())
+	}
+	if k.Retiring(now) {
+		// As the HTTP API shows it: when the key stops, grace included.
+		v.ExpiresAt = stampPtr(k.StopsAt())
 	}
 	v.Status = status(k, now)
 	return v
@@ -51,7 +72,9 @@ func viewKey(k keys.Key, now time.Time) keyView {
 
 func status(k keys.Key, now time.Time) string {
 	switch {
-	case k.RevokedAt != nil:
+	case k.Retiring(now) && k.Active(now):
+		return "retiring"
+	case k.RevokedAt != nil && !k.Retiring(now):
 		return "revoked"
 	case !k.Active(now):
 		return "expired"
@@ -83,14 +106,20 @@ type accountView struct {
 	EmailVerified bool   `json:"email_verified"`
 	CreatedAt     string `json:"created_at"`
 	UpdatedAt     string `json:"updated_at"`
-	Rate          int    `json:"rate_requests_per_minute"`
-	Quota         int64  `json:"quota_requests_per_month"`
+	Rate          *int   `json:"rate_requests_per_minute"`
+	Quota         *int64 `json:"quota_requests_per_month"`
+	// Note says why Rate and Quota are null (tierNote).
+	Note string `json:"note,omitempty"`
 }
 
+// viewAccount is a as printed, with its tier's limits if tiers has them.
 func viewAccount(a keys.Account, tiers map[keys.Tier]keys.Limits) accountView {
-	l := tiers[a.Tier]
-	return accountView{ID: a.ID, Tier: string(a.Tier), EmailVerified: a.EmailVerified,
-		CreatedAt: stamp(a.CreatedAt), UpdatedAt: stamp(a.UpdatedAt), Rate: l.RequestsPerMinute, Quota: l.RequestsPerMonth}
+	v := accountView{ID: a.ID, Tier: string(a.Tier), EmailVerified: a.EmailVerified,
+		CreatedAt: stamp(a.CreatedAt), UpdatedAt: stamp(a.UpdatedAt), Note: tierNote(tiers, a.Tier)}
+	if l, ok := tiers[a.Tier]; ok {
+		v.Rate, v.Quota = &l.RequestsPerMinute, &l.RequestsPerMonth
+	}
+	return v
 }
 
 func stamp(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
@@ -139,25 +168,68 @@ func keyRows(ks []keyView) [][]string {
 			kind = "root"
 		}
 		rows[i] = []string{k.ID.String(), kind, orDash(k.Name), k.Status, k.CreatedAt, orDash(k.LastUsedAt),
-			orDash(k.ExpiresAt), strconv.Itoa(k.EffectiveRate) + "/min", strconv.FormatInt(k.EffectiveQuota, 10) + "/month"}
+			orDash(k.ExpiresAt), rate(k.EffectiveRate), quota(k.EffectiveQuota),
+			listText(k.Scopes), listText(k.Networks), metaText(k.Metadata)}
 	}
 	return rows
 }
 
-var keyHeader = []string{"ID", "KIND", "NAME", "STATUS", "CREATED", "LAST USED", "EXPIRES", "RATE", "QUOTA"}
+var keyHeader = []string{"ID", "KIND", "NAME", "STATUS", "CREATED", "LAST USED", "EXPIRES", "RATE", "QUOTA", "SCOPES", "NETWORKS", "METADATA"}
+
+// metaText formats metadata as k=v pairs in key order, "-" for none.
+func metaText(md map[string]string) string {
+	pairs := make([]string, 0, len(md))
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		pairs = append(pairs, k+"="+strconv.Quote(md[k]))
+	}
+	return listText(pairs)
+}
+
+// rate and quota format a limit; "?" for one not known here.
+func rate(r *int) string {
+	if r == nil {
+		return "?"
+	}
+	return strconv.Itoa(*r) + "/min"
+}
+
+func quota(q *int64) string {
+	if q == nil {
+		return "?"
+	}
+	return strconv.FormatInt(*q, 10) + "/month"
+}
+
+// printNote writes the note, if any, under a table.
+func printNote(w io.Writer, note string) error {
+	if note == "" {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "limits: %s; its limits are the host's to know\n", note)
+	return err
+}
 
 func printKeys(w io.Writer, asJSON bool, ks []keyView) error {
 	if asJSON {
 		return writeJSON(w, ks)
 	}
-	return table(w, keyHeader, keyRows(ks))
+	if err := table(w, keyHeader, keyRows(ks)); err != nil {
+		return err
+	}
+	if len(ks) > 0 {
+		return printNote(w, ks[0].Note)
+	}
+	return nil
 }
 
 func printKey(w io.Writer, asJSON bool, k keyView) error {
 	if asJSON {
 		return writeJSON(w, k)
 	}
-	return table(w, keyHeader, keyRows([]keyView{k}))
+	if err := table(w, keyHeader, keyRows([]keyView{k})); err != nil {
+		return err
+	}
+	return printNote(w, k.Note)
 }
 
 func printIssued(w io.Writer, asJSON bool, iss keys.Issued) error {
@@ -174,7 +246,9 @@ func printAccount(w io.Writer, asJSON bool, v accountView) error {
 	if asJSON {
 		return writeJSON(w, v)
 	}
-	return table(w, []string{"ID", "TIER", "VERIFIED", "RATE", "QUOTA", "CREATED"},
-		[][]string{{v.ID, v.Tier, strconv.FormatBool(v.EmailVerified), strconv.Itoa(v.Rate) + "/min",
-			strconv.FormatInt(v.Quota, 10) + "/month", v.CreatedAt}})
+	if err := table(w, []string{"ID", "TIER", "VERIFIED", "RATE", "QUOTA", "CREATED"},
+		[][]string{{v.ID, v.Tier, strconv.FormatBool(v.EmailVerified), rate(v.Rate), quota(v.Quota), v.CreatedAt}}); err != nil {
+		return err
+	}
+	return printNote(w, v.Note)
 }

@@ -8,15 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/keyward/keys"
 	"github.com/keyward/keys/httpadapter"
 )
 
-// demoAccount is the account serve creates on a database without it.
+// demoAccount is the account serve creates on a database without it,
+// unless the configuration names another.
 const demoAccount = "demo"
 
 // shutdownGrace bounds how long in-flight requests may finish after
@@ -24,25 +23,35 @@ const demoAccount = "demo"
 const shutdownGrace = 10 * time.Second
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
-	fs, c := newFlags(e, "serve")
+	fs, c := newFlagsNoJSON(e, "serve")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	jwtSecret := fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs, at least 32 bytes (default $KEYS_JWT_SECRET, which is safer: a flag shows in ps; none: API keys only)")
-	demo := fs.Bool("demo", true, "create the demo account and print its root key if the database lacks it")
+	fs.String("jwt-secret", e.getenv("KEYS_JWT_SECRET"), "HS256 secret for session JWTs, at least 32 bytes (default $KEYS_JWT_SECRET, which is safer: a flag shows in ps; none: API keys only)")
+	demo := demoAuto
+	fs.Var(&demo, "demo", "create the demo account (tier pro) and print its root key if the database lacks it; `mode` is auto (only on a new SQLite database), true or false")
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
+	printConfig := addServeFlags(fs)
+	redisURL := fs.String("redis", e.getenv("KEYS_REDIS_URL"), "Redis URL (redis://host:6379/0) to share per-minute rates with every server given the same one (default $KEYS_REDIS_URL; none: rates per process)")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-
-	var sessions httpadapter.SessionVerifier
-	if *jwtSecret != "" {
-		v, err := httpadapter.NewJWTVerifier(httpadapter.JWTConfig{Secret: []byte(*jwtSecret)})
-		if err != nil {
-			return usagef("-jwt-secret: %v", err)
-		}
-		sessions = v
+	conf := e.conf // the flags above, merged with -config and the environment
+	if *printConfig {
+		return conf.printConfig(e.stdout)
 	}
-	b, err := open(ctx, e, c.db, keys.Config{Logger: log, CacheTTL: *cacheTTL})
+	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, log)
+	if err != nil {
+		return usagef("-redis: %v", err)
+	}
+	defer closeRedis() // after the Manager's Close, below
+
+	sessions, err := conf.sessionVerifier(ctx, log)
+	if err != nil {
+		return err
+	}
+	// Known before open, which creates the file.
+	fresh := newSQLite(c.db)
+	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter})
 	if err != nil {
 		return err
 	}
@@ -51,18 +60,20 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return errors.Join(fmt.Errorf("listening on %s: %w", *addr, err), b.close())
 	}
 	base := "http://" + ln.Addr().String()
-	if *demo {
-		if err := bootstrapDemo(ctx, e, b.m, base); err != nil {
+	if demo.wanted(fresh) {
+		if err := bootstrapDemo(ctx, e, b.m, base, conf.Demo.Account); err != nil {
 			return errors.Join(err, ln.Close(), b.close())
 		}
 	}
 
-	h := httpadapter.New(b.m, httpadapter.Options{Sessions: sessions, Logger: log})
+	h := httpadapter.New(b.m, httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins()})
 	mux := http.NewServeMux()
-	mux.Handle("/account/", h)
-	mux.Handle("GET /v1/ping", h.RequireKey(http.HandlerFunc(ping)))
+	mux.Handle("/account/", conf.withCORS(h))
+	mux.Handle("/v1/ping", onlyMethods("GET, HEAD", h.RequireKey(http.HandlerFunc(ping))))
+	mux.Handle("/", notFound)          // every other path: a JSON 404, not the mux's text
+	proxies, _ := conf.proxyPrefixes() // checked by parse
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           withClientAddr(proxies, jsonPaths([]string{"/account"}, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -87,8 +98,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	// Close after the last request: it flushes usage counts and last-used
-	// times, then the store closes.
+	// After the last request, a final flush with its own deadline, so a
+	// hung store cannot hold the exit (Shutdown logs what it could not
+	// write); close then returns Shutdown's result and closes the store.
+	fctx, fcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	_ = b.m.Shutdown(fctx)
+	fcancel()
 	err = errors.Join(err, b.close())
 	if err == nil {
 		log.Info("keys: stopped cleanly")
@@ -98,7 +113,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 
 // bootstrapDemo creates the demo account on first start and prints its
 // root key, once, with curl lines to try it.
-func bootstrapDemo(ctx context.Context, e *env, m *keys.Manager, base string) error {
+func bootstrapDemo(ctx context.Context, e *env, m *keys.Manager, base, demoAccount string) error {
 	err := m.CreateAccount(ctx, keys.Account{ID: demoAccount, Tier: keys.Pro, EmailVerified: true})
 	if errors.Is(err, keys.ErrAccountExists) {
 		return nil
@@ -134,25 +149,4 @@ func ping(w http.ResponseWriter, r *http.Request) {
 		"key_id":          k.ID,
 		"quota_remaining": d.Quota.Remaining,
 	})
-}
-
-// redactDSN keeps a PostgreSQL password out of the logs, in either DSN
-// form.
-func redactDSN(db string) string {
-	if !isPostgres(db) {
-		return db
-	}
-	if strings.Contains(db, "://") {
-		if u, err := url.Parse(db); err == nil {
-			return u.Redacted()
-		}
-		return "postgres://…"
-	}
-	fields := strings.Fields(db)
-	for i, f := range fields {
-		if k, _, ok := strings.Cut(f, "="); ok && k == "password" {
-			fields[i] = "password=xxxxx"
-		}
-	}
-	return strings.Join(fields, " ")
 }

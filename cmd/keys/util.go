@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-func splitWords(s string) []string { return strings.Fields(s) }
-
-func join(words []string) string { return strings.Join(words, " ") }
-
 func at(args []string, i int) string {
 	if i < len(args) {
 		return args[i]

@@ -18,7 +18,6 @@ var migrationFiles embed.FS
 const (
 	migrationsTable      = "keys_migrations"
 	migrationLocksTable  = "keys_migration_locks"
-	migrateAttempts      = 3
 	pgMigrationLockQuery = "SELECT pg_advisory_lock(hashtext(current_schema() || '.keys_migrations'))"
 	pgMigrationUnlock    = "SELECT pg_advisory_unlock(hashtext(current_schema() || '.keys_migrations'))"
 )
@@ -40,9 +39,15 @@ func migrateSchema(ctx context.Context, db *bun.DB) error {
 		defer unlock()
 	}
 	// A SQLite run that lost a race to another process fails on the
-	// winner's tables; the next attempt finds them recorded.
-	for range migrateAttempts {
-		if err = runMigrations(ctx, db, dir); err == nil || ctx.Err() != nil {
+	// winner's tables; the next attempt finds them recorded. Each lost
+	// race means another process applied one more migration, so one
+	// attempt per migration, plus the first, always suffices.
+	ups, err := fs.Glob(migrationFiles, dir+"/*.up.sql")
+	if err != nil {
+		return err
+	}
+	for range len(ups) + 1 {
+		if err = runMigrations(ctx, db, dir, ""); err == nil || ctx.Err() != nil {
 			break
 		}
 	}
@@ -52,15 +57,32 @@ func migrateSchema(ctx context.Context, db *bun.DB) error {
 	return nil
 }
 
-// runMigrations applies the migrations that are not recorded as applied.
-func runMigrations(ctx context.Context, db *bun.DB, dir string) error {
+// runMigrations applies the migrations that are not recorded as applied,
+// those named up to upTo when it is not "".
+func runMigrations(ctx context.Context, db *bun.DB, dir, upTo string) error {
 	fsys, err := fs.Sub(migrationFiles, dir)
 	if err != nil {
 		return err
 	}
+	return runMigrationsIn(ctx, db, fsys, upTo)
+}
+
+// runMigrationsIn applies the migrations of fsys that are not recorded as
+// applied (tests pass a subset, to build an older schema), those named up
+// to upTo when it is not "".
+func runMigrationsIn(ctx context.Context, db *bun.DB, fsys fs.FS, upTo string) error {
 	ms := migrate.NewMigrations()
 	if err := ms.Discover(fsys); err != nil {
 		return err
+	}
+	if upTo != "" {
+		some := migrate.NewMigrations()
+		for _, m := range ms.Sorted() {
+			if m.Name <= upTo {
+				some.Add(m)
+			}
+		}
+		ms = some
 	}
 	m := migrate.NewMigrator(db, ms,
 		migrate.WithTableName(migrationsTable),
@@ -76,7 +98,7 @@ func runMigrations(ctx context.Context, db *bun.DB, dir string) error {
 	if err := m.Init(ctx); err != nil {
 		return err
 	}
-	_, err = m.Migrate(ctx)
+	_, err := m.Migrate(ctx)
 	return err
 }
 

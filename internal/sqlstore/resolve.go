@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 
 	"github.com/keyward/keys/store"
@@ -23,13 +25,75 @@ func resolveQuery(d dialect.Name) string {
 		param = "$1"
 	}
 	return `SELECT k.id, k.account_id, k.root_key_id, k.prefix, k.name, k.is_root,
-       k.created_at, k.last_used_at, k.expires_at, k.revoked_at,
+       k.created_at, k.last_used_at, k.expires_at, k.revoked_at, k.retiring,
        k.requests_per_month, k.requests_per_minute,
+       k.scopes, k.metadata, k.allowed_networks,
        a.tier, a.email_verified, a.created_at, a.updated_at, r.id
   FROM ` + keysTable + ` k
   JOIN ` + accountsTable + ` a ON a.id = k.account_id
   LEFT JOIN ` + keysTable + ` r ON r.account_id = k.account_id AND r.is_root AND r.revoked_at IS NULL
  WHERE k.hash = ` + param
+}
+
+// resolveManyQuery is resolveQuery for a list of hashes (a bun In
+// argument), with the hash first so that rows map back to their hash.
+const resolveManyQuery = `SELECT k.hash, k.id, k.account_id, k.root_key_id, k.prefix, k.name, k.is_root,
+       k.created_at, k.last_used_at, k.expires_at, k.revoked_at, k.retiring,
+       k.requests_per_month, k.requests_per_minute,
+       k.scopes, k.metadata, k.allowed_networks,
+       a.tier, a.email_verified, a.created_at, a.updated_at, r.id
+  FROM ` + keysTable + ` k
+  JOIN ` + accountsTable + ` a ON a.id = k.account_id
+  LEFT JOIN ` + keysTable + ` r ON r.account_id = k.account_id AND r.is_root AND r.revoked_at IS NULL
+ WHERE k.hash IN (?)`
+
+var _ store.HashResolver = (*Store)(nil)
+
+// ResolveHashes implements store.HashResolver: one statement per chunk
+// of 500 hashes.
+func (s *Store) ResolveHashes(ctx context.Context, hashes []store.Hash) (map[store.Hash]store.Resolved, error) {
+	out := make(map[store.Hash]store.Resolved, len(hashes))
+	for chunk := range slices.Chunk(hashes, flushChunk) {
+		list := make([][]byte, len(chunk))
+		for i := range chunk {
+			list[i] = chunk[i][:]
+		}
+		if err := s.resolveChunk(ctx, list, out); err != nil {
+			return nil, fmt.Errorf("sqlstore: resolve %d key hashes: %w", len(hashes), err)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) resolveChunk(ctx context.Context, list [][]byte, out map[store.Hash]store.Resolved) error {
+	rows, err := s.rdb.QueryContext(ctx, resolveManyQuery, bun.In(list))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var (
+			hash       []byte
+			row        keyRow
+			acct       accountRow
+			activeRoot uuid.NullUUID
+		)
+		err := rows.Scan(&hash,
+			&row.ID, &row.AccountID, &row.RootKeyID, &row.Prefix, &row.Name, &row.IsRoot,
+			&row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &row.RevokedAt, &row.Retiring,
+			&row.RequestsPerMonth, &row.RequestsPerMinute,
+			&row.Scopes, &row.Metadata, &row.AllowedNetworks,
+			&acct.Tier, &acct.EmailVerified, &acct.CreatedAt, &acct.UpdatedAt,
+			&activeRoot)
+		if err != nil {
+			return err
+		}
+		k := row.key()
+		copy(k.Hash[:], hash)
+		acct.ID = k.AccountID
+		out[k.Hash] = store.Resolved{Key: k, Account: acct.account(), ActiveRootID: activeRoot.UUID}
+	}
+	return rows.Err()
 }
 
 // ResolveHash implements store.Store with the statement New prepared,
@@ -42,8 +106,9 @@ func (s *Store) ResolveHash(ctx context.Context, h store.Hash) (store.Resolved, 
 	)
 	err := s.resolve.QueryRowContext(ctx, h[:]).Scan(
 		&row.ID, &row.AccountID, &row.RootKeyID, &row.Prefix, &row.Name, &row.IsRoot,
-		&row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &row.RevokedAt,
+		&row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &row.RevokedAt, &row.Retiring,
 		&row.RequestsPerMonth, &row.RequestsPerMinute,
+		&row.Scopes, &row.Metadata, &row.AllowedNetworks,
 		&acct.Tier, &acct.EmailVerified, &acct.CreatedAt, &acct.UpdatedAt,
 		&activeRoot,
 	)

@@ -43,7 +43,8 @@ type Config struct {
 	Classify func(error) ErrorKind
 	// OnChange, if set, runs inside the transaction of every change that
 	// can make a cached key or account stale (ReplaceRootKey, RevokeKey,
-	// UpdateAccount), after the change, with the account's ID. An error
+	// RevokeLeaked, UpdateAccount), after the change, with the account's ID
+	// (once per account changed). An error
 	// rolls the change back.
 	OnChange func(ctx context.Context, tx bun.Tx, accountID string) error
 	// SerializeWrites makes the Store run one write transaction at a time.

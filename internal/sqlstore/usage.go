@@ -124,8 +124,10 @@ type accountMonth struct {
 // account-month, upserts each sum once (in a fixed order, against
 // deadlocks) with one multi-row INSERT ... ON CONFLICT per flushChunk sums,
 // and derives each delta's running total from the final counts the upserts
-// return by walking the batch backwards.
-func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store.UsageTotal, error) {
+// return by walking the batch backwards. A flushID is inserted first, in
+// the same transaction (see recordFlush); if it was there already, the
+// upserts add zero, which returns the current counts.
+func (s *Store) AddUsage(ctx context.Context, flushID uuid.UUID, batch []store.UsageDelta) ([]store.UsageTotal, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
@@ -161,10 +163,19 @@ func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store
 
 	keyTotal := make(map[keyMonth]int64, len(keySum))
 	acctTotal := make(map[accountMonth]int64, len(acctSum))
+	replay := false
 	err := s.inTx(ctx, func(tx bun.Tx) error {
 		clear(keyTotal)
 		clear(acctTotal)
-		for _, st := range keyStmts {
+		fresh, err := s.recordFlush(ctx, tx, flushID)
+		if err != nil {
+			return err
+		}
+		ks, as := keyStmts, acctStmts
+		if replay = !fresh; replay {
+			ks, as = zeroed(keyStmts), zeroed(acctStmts)
+		}
+		for _, st := range ks {
 			err := queryTotals(ctx, tx, st, func(rows *sql.Rows) error {
 				var km keyMonth
 				var total int64
@@ -178,7 +189,7 @@ func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store
 				return err
 			}
 		}
-		for _, st := range acctStmts {
+		for _, st := range as {
 			err := queryTotals(ctx, tx, st, func(rows *sql.Rows) error {
 				var am accountMonth
 				var total int64
@@ -208,8 +219,10 @@ func (s *Store) AddUsage(ctx context.Context, batch []store.UsageDelta) ([]store
 		d := batch[i]
 		km, am := keyMonth{d.KeyID, d.Month.String()}, accountMonth{d.AccountID, d.Month.String()}
 		out[i] = store.UsageTotal{Key: keyTotal[km], Account: acctTotal[am]}
-		keyTotal[km] -= d.N
-		acctTotal[am] -= d.N
+		if !replay {
+			keyTotal[km] -= d.N
+			acctTotal[am] -= d.N
+		}
 	}
 	return out, nil
 }

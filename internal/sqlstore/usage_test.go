@@ -2,13 +2,9 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -57,43 +53,8 @@ func flushBackends(t *testing.T, fn func(t *testing.T, s store.Store)) {
 // Retryable, so a deadlock fails the call instead of being run again.
 func pgStore(t *testing.T) (*sqlstore.Store, *sql.DB) {
 	t.Helper()
-	base := os.Getenv("KEYS_TEST_POSTGRES_DSN")
-	if base == "" {
-		t.Skip("set KEYS_TEST_POSTGRES_DSN=postgres://... to run")
-	}
 	ctx := context.Background()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "keys_flush_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	cfg, err := pgx.ParseConfig(u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As pgstore.Open does: bun inlines the values anyway.
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-	sqldb := stdlib.OpenDB(*cfg)
-	db := bun.NewDB(sqldb, pgdialect.New())
-	t.Cleanup(func() { db.Close() })
+	db := pgBunDB(t, "keys_flush_")
 	s, err := sqlstore.New(ctx, sqlstore.Config{
 		DB:       db,
 		Classify: func(error) sqlstore.ErrorKind { return sqlstore.OtherError },
@@ -102,7 +63,23 @@ func pgStore(t *testing.T) (*sqlstore.Store, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, sqldb
+	return s, db.DB
+}
+
+// pgBunDB opens a *bun.DB on a schema of its own (named from prefix),
+// closed and dropped when t ends; it skips t unless KEYS_TEST_POSTGRES_DSN
+// is set.
+func pgBunDB(t testing.TB, prefix string) *bun.DB {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(sqlstoretest.FreshPostgresSchema(t, prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As pgstore.Open does: bun inlines the values anyway.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	db := bun.NewDB(stdlib.OpenDB(*cfg), pgdialect.New())
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // TestFlushMatchesMemstore applies the same large batches, with repeated
@@ -183,11 +160,11 @@ func TestFlushMatchesMemstore(t *testing.T) {
 					N:         1 + r.Int64N(5),
 				}
 			}
-			want, err := model.AddUsage(ctx, batch)
+			want, err := model.AddUsage(ctx, uuid.Nil, batch)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := s.AddUsage(ctx, batch)
+			got, err := s.AddUsage(ctx, uuid.Nil, batch)
 			if err != nil {
 				t.Fatalf("round %d: AddUsage: %v", round, err)
 			}
@@ -287,7 +264,7 @@ func TestFlushConcurrentNoDeadlock(t *testing.T) {
 					t.Errorf("worker %d round %d: RecordLastUsed: %v", w, round, err)
 					return
 				}
-				if _, err := s.AddUsage(ctx, deltas); err != nil {
+				if _, err := s.AddUsage(ctx, uuid.Nil, deltas); err != nil {
 					t.Errorf("worker %d round %d: AddUsage: %v", w, round, err)
 					return
 				}

@@ -49,7 +49,12 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UsageMonthsAreSeparate", testUsageMonths},
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"IssueAndReissueConcurrent", testIssueAndReissueConcurrent},
+		{"AddUsageFlushID", testAddUsageFlushID}, {"AddUsageFlushIDConcurrent", testAddUsageFlushIDConcurrent},
 	}
+	tests = append(tests, pruningTests...)
+	tests = append(tests, lifecycleTests...)
+
+	tests = append(tests, leakedTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -684,10 +689,10 @@ func testAddUsage(t *testing.T, s store.Store) {
 	root := mustRoot(t, s, "acct_1", t0)
 	c := mustChild(t, s, root, t0)
 	m := store.MonthOf(t0)
-	if got, err := s.AddUsage(ctx(t), nil); err != nil || len(got) != 0 {
+	if got, err := s.AddUsage(ctx(t), uuid.Nil, nil); err != nil || len(got) != 0 {
 		t.Fatalf("empty AddUsage = %v, %v", got, err)
 	}
-	got, err := s.AddUsage(ctx(t), []store.UsageDelta{
+	got, err := s.AddUsage(ctx(t), uuid.Nil, []store.UsageDelta{
 		{AccountID: "acct_1", KeyID: root.ID, Month: m, N: 3},
 		{AccountID: "acct_1", KeyID: c.ID, Month: m, N: 4},
 		{AccountID: "acct_1", KeyID: root.ID, Month: m, N: 1},
@@ -703,7 +708,7 @@ func testAddUsage(t *testing.T, s store.Store) {
 	if err != nil || u != (store.UsageTotal{Key: 4, Account: 8}) {
 		t.Fatalf("Usage = %v, %v; want {4 8}", u, err)
 	}
-	got, err = s.AddUsage(ctx(t), []store.UsageDelta{{AccountID: "acct_1", KeyID: c.ID, Month: m, N: 10}})
+	got, err = s.AddUsage(ctx(t), uuid.Nil, []store.UsageDelta{{AccountID: "acct_1", KeyID: c.ID, Month: m, N: 10}})
 	if err != nil || got[0] != (store.UsageTotal{Key: 14, Account: 18}) {
 		t.Fatalf("second AddUsage = %v, %v; want {14 18}", got, err)
 	}
@@ -720,7 +725,7 @@ func testUsageMonths(t *testing.T, s store.Store) {
 	if feb != (store.Month{Year: 2026, Month: time.February}) || (store.Month{Year: 2025, Month: time.December}).Next() != (store.Month{Year: 2026, Month: time.January}) {
 		t.Fatalf("Month.Next is wrong: %v", feb)
 	}
-	if _, err := s.AddUsage(ctx(t), []store.UsageDelta{{AccountID: "a", KeyID: id, Month: jan, N: 5}, {AccountID: "a", KeyID: id, Month: feb, N: 2}}); err != nil {
+	if _, err := s.AddUsage(ctx(t), uuid.Nil, []store.UsageDelta{{AccountID: "a", KeyID: id, Month: jan, N: 5}, {AccountID: "a", KeyID: id, Month: feb, N: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -745,7 +750,7 @@ func testAddUsageConcurrent(t *testing.T, s store.Store) {
 	for _, id := range ids {
 		wg.Go(func() {
 			for range rounds {
-				if _, err := s.AddUsage(ctx(t), []store.UsageDelta{{AccountID: "acct_1", KeyID: id, Month: m, N: 2}}); err != nil {
+				if _, err := s.AddUsage(ctx(t), uuid.Nil, []store.UsageDelta{{AccountID: "acct_1", KeyID: id, Month: m, N: 2}}); err != nil {
 					t.Errorf("AddUsage: %v", err)
 					return
 				}

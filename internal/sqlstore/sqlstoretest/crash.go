@@ -551,7 +551,7 @@ func crashOpOnce(ctx context.Context, s store.Store, r *mrand.Rand, worker int, 
 				args = append(args, d.KeyID, d.N)
 			}
 			begin("U", args...)
-			_, err = s.AddUsage(ctx, batch)
+			_, err = s.AddUsage(ctx, uuid.Nil, batch)
 		default:
 			// Times up to a minute back, so that some are older than the
 			// stored one and must not replace it.

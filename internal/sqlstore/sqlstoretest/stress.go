@@ -210,7 +210,7 @@ func stressOp(ctx context.Context, s store.Store, r *mrand.Rand, accounts []stri
 				sum += d.N
 			}
 		}
-		if _, err := s.AddUsage(ctx, batch); err != nil {
+		if _, err := s.AddUsage(ctx, uuid.Nil, batch); err != nil {
 			return fmt.Errorf("AddUsage: %w", err)
 		}
 		added.Add(sum)
