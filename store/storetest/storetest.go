@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UsageMonthsAreSeparate", testUsageMonths},
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"IssueAndReissueConcurrent", testIssueAndReissueConcurrent},
+		{"AccountUsage", testAccountUsage}, {"UpdateKey", testUpdateKey}, {"UpdateKeyRefusals", testUpdateKeyRefusals}, {"UpdateKeyRacesRevoke", testUpdateKeyRacesRevoke},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
