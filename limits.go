@@ -222,6 +222,8 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now int64) error {
 
 // flushUsage writes the counts admitted since the last flush.
 func (m *Manager) flushUsage(ctx context.Context) error {
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
 	ds := m.book.collect()
 	if len(ds) == 0 {
 		return nil
