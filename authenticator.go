@@ -37,7 +37,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 		return Key{}, e.err
 	}
 	if now >= e.expiresAt {
-		return Key{}, ErrExpiredKey
+		return Key{}, e.stopped(now)
 	}
 	m.lastUsed.touch(e, now)
 	k := e.key
@@ -56,23 +56,31 @@ func (m *Manager) resolve(ctx context.Context, h *store.Hash, now int64) (*entry
 		hash:      *h,
 		key:       m.keyFromStore(r.Key, r.Account),
 		expiresAt: unixNano(r.Key.ExpiresAt),
+		revokesAt: unixNano(r.Key.RevokedAt),
 		slot:      m.cache.slotOf(r.Key.AccountID),
 		seq:       seq,
 		loadedAt:  now,
 	}
 	e.keyRate, e.poolRate = paramsOf(e.key.Effective.RequestsPerMinute), paramsOf(e.key.Pool.RequestsPerMinute)
-	if revoked(&r) {
+	if revoked(&r, time.Unix(0, now)) {
 		e.err = ErrRevokedKey
 	}
+	// A retiring key stops at its RevokedAt like at an expiry, without a
+	// store read; stopped tells the two apart.
+	e.expiresAt = min(e.expiresAt, e.revokesAt)
 	m.cache.put(e)
 	return e, nil
 }
 
-// revoked reports whether a resolved key is dead: revoked itself, or a
-// child whose root is not the account's active root. Checking the second
-// here means no path that forgets the cascade can keep a child alive.
-func revoked(r *store.Resolved) bool {
-	return r.Key.RevokedAt != nil || (!r.Key.IsRoot && r.Key.RootKeyID != r.ActiveRootID)
+// revoked reports whether a resolved key is dead at now: revoked itself
+// (RevokedAt not after now), or a child with no RevokedAt of its own whose
+// root is not the account's active root. A child whose root was replaced
+// with a grace carries the grace end as its own RevokedAt, stamped in the
+// same step. Checking the root here means no path that forgets the cascade
+// can keep a child alive.
+func revoked(r *store.Resolved, now time.Time) bool {
+	return r.Key.RevokedAsOf(now) ||
+		(!r.Key.IsRoot && r.Key.RevokedAt == nil && r.Key.RootKeyID != r.ActiveRootID)
 }
 
 // RootKey returns the account's active root key, for callers that
@@ -147,6 +155,7 @@ func (m *Manager) keyFromStore(k store.Key, a store.Account) Key {
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
 		RequestsPerMonthOverride: k.RequestsPerMonth, RequestsPerMinuteOverride: k.RequestsPerMinute,
 		Effective: eff, Pool: pool,
+		Scopes: k.Scopes, Metadata: k.Metadata, AllowedNetworks: k.AllowedNetworks,
 	}
 }
 
@@ -185,7 +194,7 @@ func (m *Manager) Inspect(ctx context.Context, token string) (Key, error) {
 	}
 	k := m.keyFromStore(r.Key, r.Account)
 	switch {
-	case revoked(&r):
+	case revoked(&r, m.clock()):
 		return k, ErrRevokedKey
 	case !k.Active(m.clock()):
 		return k, ErrExpiredKey

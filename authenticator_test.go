@@ -51,6 +51,13 @@ func (s *countingStore) ReplaceRootKey(ctx context.Context, k store.Key, expect 
 	return s.Store.ReplaceRootKey(ctx, k, expect, now)
 }
 
+func (s *countingStore) RotateRootKey(ctx context.Context, k store.Key, r store.Rotation) (store.Key, error) {
+	s.mu.Lock()
+	s.keysSeen = append(s.keysSeen, k)
+	s.mu.Unlock()
+	return s.Store.RotateRootKey(ctx, k, r)
+}
+
 func (s *countingStore) InsertChildKey(ctx context.Context, k store.Key) error {
 	s.mu.Lock()
 	s.keysSeen = append(s.keysSeen, k)

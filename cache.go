@@ -19,8 +19,12 @@ type entry struct {
 	// err is nil for a usable key, ErrRevokedKey for a revoked key or a
 	// child whose root is no longer the account's active root. Expiry is
 	// checked against the clock on every use instead.
-	err       error
-	expiresAt int64 // UnixNano; math.MaxInt64 when the key never expires
+	err error
+	// expiresAt is when the key stops working: the earlier of its expiry
+	// and its RevokedAt (a retiring key), UnixNano; math.MaxInt64 when
+	// neither is set. revokesAt is its RevokedAt alone, to tell which.
+	expiresAt int64
+	revokesAt int64
 
 	slot     uint32 // invalidation slot of the key's account
 	seq      uint64 // cache sequence read before the store was
@@ -185,4 +189,13 @@ func unixNano(t *time.Time) int64 {
 		return math.MaxInt64
 	}
 	return t.UnixNano()
+}
+
+// stopped returns the error of a key used at or after e.expiresAt:
+// ErrRevokedKey once its grace has ended, else ErrExpiredKey.
+func (e *entry) stopped(now int64) error {
+	if now >= e.revokesAt {
+		return ErrRevokedKey
+	}
+	return ErrExpiredKey
 }

@@ -106,11 +106,21 @@ func (m *Manager) updateAccount(ctx context.Context, id string, u store.AccountU
 // an account gets its first root key. The account's email must be verified.
 // Issued.Secret is the only copy of the new token.
 //
+// Options: WithGrace keeps the replaced keys working for a while;
+// IfRoot and IfNoRoot make the reissue conditional (ErrRootKeyChanged when
+// the condition does not hold). An invalid option is ErrInvalidArgument,
+// and nothing changes. The new root takes the replaced root's Name and
+// Metadata.
+//
 // Reissue is for callers that authenticated the account some other way (a
 // session, an operator). A request authenticated by a root key calls
 // ReissueFrom instead.
-func (m *Manager) Reissue(ctx context.Context, accountID string) (Issued, error) {
-	return m.reissue(ctx, accountID, uuid.Nil)
+func (m *Manager) Reissue(ctx context.Context, accountID string, opts ...ReissueOption) (Issued, error) {
+	o, err := applyReissueOptions(opts)
+	if err != nil {
+		return Issued{}, err
+	}
+	return m.reissue(ctx, accountID, o, uuid.Nil)
 }
 
 // ReissueFrom is Reissue on behalf of the root key k: it succeeds only if k
@@ -118,16 +128,53 @@ func (m *Manager) Reissue(ctx context.Context, accountID string) (Issued, error)
 // checked atomically in the store. So a root key revoked by another process
 // (whose revocation this Manager's cache may not have seen yet) cannot mint
 // its own successor, and of two concurrent reissues by one root key only
-// one succeeds; the other gets ErrRevokedKey. A child key gets
-// ErrChildKeyForbidden.
-func (m *Manager) ReissueFrom(ctx context.Context, k Key) (Issued, error) {
+// one succeeds; the other gets ErrRevokedKey. A retiring root key (still
+// in the grace of an earlier reissue) gets ErrRootKeyRetired, a child key
+// ErrChildKeyForbidden. IfRoot(k.ID) passes; IfRoot of another key or
+// IfNoRoot is ErrRootKeyChanged while k is the active root.
+func (m *Manager) ReissueFrom(ctx context.Context, k Key, opts ...ReissueOption) (Issued, error) {
 	if !k.IsRoot {
 		return Issued{}, ErrChildKeyForbidden
 	}
-	return m.reissue(ctx, k.AccountID, k.ID)
+	o, err := applyReissueOptions(opts)
+	if err != nil {
+		return Issued{}, err
+	}
+	if (o.expect != uuid.Nil && o.expect != k.ID) || o.expectNone {
+		// The condition fails if k is the active root; if it is not, k's
+		// own state is the answer.
+		if err := m.checkOpen(); err != nil {
+			return Issued{}, err
+		}
+		if err := m.rootState(ctx, k.ID); err != nil {
+			return Issued{}, err
+		}
+		return Issued{}, ErrRootKeyChanged
+	}
+	return m.reissue(ctx, k.AccountID, o, k.ID)
 }
 
-func (m *Manager) reissue(ctx context.Context, accountID string, expect uuid.UUID) (Issued, error) {
+// rootState returns nil if id is an active root key, else ErrRevokedKey,
+// ErrRootKeyRetired or the error reading it.
+func (m *Manager) rootState(ctx context.Context, id uuid.UUID) error {
+	k, err := m.store.Key(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ErrRevokedKey
+	case err != nil:
+		return mapStoreErr(err, nil, "reading root key")
+	case k.RevokedAt == nil:
+		return nil
+	case k.RevokedAt.After(m.clock()):
+		return ErrRootKeyRetired
+	default:
+		return ErrRevokedKey
+	}
+}
+
+// reissue replaces the account's root. self is the root key asking for its
+// own replacement (ReissueFrom), uuid.Nil otherwise.
+func (m *Manager) reissue(ctx context.Context, accountID string, o reissueOptions, self uuid.UUID) (Issued, error) {
 	if err := m.checkOpen(); err != nil {
 		return Issued{}, err
 	}
@@ -143,19 +190,31 @@ func (m *Manager) reissue(ctx context.Context, accountID string, expect uuid.UUI
 	id := newKeyID()
 	root := store.Key{ID: id, RootKeyID: id, AccountID: accountID, Hash: h,
 		Prefix: m.rootPrefix, IsRoot: true, CreatedAt: now}
-	err = m.store.ReplaceRootKey(ctx, root, expect, now)
+	r := store.Rotation{Expect: o.expect, ExpectNone: o.expectNone, Now: now}
+	if self != uuid.Nil {
+		r.Expect = self
+	}
+	if o.grace > 0 {
+		r.GraceEnd = now.Add(o.grace)
+	}
+	stored, err := m.store.RotateRootKey(ctx, root, r)
 	// Invalidate even on error: a failure after commit (a lost connection)
 	// must not leave the old keys trusted here.
 	m.cache.invalidateAccount(accountID)
 	switch {
-	case errors.Is(err, store.ErrNotFound) && expect != uuid.Nil:
-		// The account exists (verifiedAccount read it): expect is no longer
-		// its active root.
+	case errors.Is(err, store.ErrConditionFailed) && self != uuid.Nil:
+		// The account exists (verifiedAccount read it): self is no longer
+		// its active root; say why.
+		if serr := m.rootState(ctx, self); serr != nil {
+			return Issued{}, serr
+		}
 		return Issued{}, ErrRevokedKey
+	case errors.Is(err, store.ErrConditionFailed):
+		return Issued{}, ErrRootKeyChanged
 	case err != nil:
 		return Issued{}, mapStoreErr(err, ErrAccountNotFound, "replacing root key")
 	}
-	return Issued{Key: m.keyFromStore(root, a), Secret: token}, nil
+	return Issued{Key: m.keyFromStore(stored, a), Secret: token}, nil
 }
 
 // IssueChild issues a child key from the account's active root key. The
@@ -213,6 +272,18 @@ func (m *Manager) childRecord(a store.Account, opts ChildOptions, now time.Time)
 	k := store.Key{ID: newKeyID(), AccountID: a.ID, Prefix: m.childPrefix, Name: opts.Name, CreatedAt: now}
 	if len(opts.Name) > maxNameLen || !utf8.ValidString(opts.Name) || hasControl(opts.Name) {
 		return k, invalidf("name must be at most %d bytes of printable UTF-8", maxNameLen)
+	}
+	switch {
+	case opts.ExpiresIn < 0:
+		return k, invalidf("ExpiresIn %v is negative", opts.ExpiresIn)
+	case opts.ExpiresIn > 0 && opts.ExpiresAt != nil:
+		return k, invalidf("both ExpiresAt and ExpiresIn are set; use one")
+	case opts.ExpiresIn > 0:
+		t := now.Add(opts.ExpiresIn)
+		opts.ExpiresAt = &t
+	}
+	if err := restrictChild(&k, &opts); err != nil {
+		return k, err
 	}
 	if opts.ExpiresAt != nil {
 		if !opts.ExpiresAt.After(now) {

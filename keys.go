@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,8 +47,10 @@ type Account struct {
 // Key is an API key's metadata. It never holds the token or its hash.
 //
 // A Key returned by Authenticate shares its pointed-to values (ExpiresAt,
-// overrides, ...) with the Manager's cache so that resolving a key does not
-// allocate: treat them as read-only.
+// overrides, ...) and its slices and map (Scopes, Metadata,
+// AllowedNetworks) with the Manager's cache so that resolving a key does
+// not allocate: treat them as read-only. Because of those, Key is not
+// comparable with ==; compare IDs.
 type Key struct {
 	ID uuid.UUID
 	// RootKeyID is the root key a child was issued from; a root key's is its
@@ -69,7 +72,9 @@ type Key struct {
 	LastUsedAt *time.Time
 	// ExpiresAt is when the key stops working; nil means never.
 	ExpiresAt *time.Time
-	// RevokedAt is when the key was revoked; nil means it is not.
+	// RevokedAt is when the key was revoked; nil means it is not. A time
+	// in the future means the key is retiring: it was replaced by a
+	// reissue with a grace period (WithGrace) and works until then.
 	RevokedAt *time.Time
 	// RequestsPerMonthOverride and RequestsPerMinuteOverride replace the
 	// tier's limits for this key; nil means the tier's.
@@ -82,6 +87,16 @@ type Key struct {
 	// effective limits, which are the account tier's.
 	Pool Limits
 
+	// Scopes are what a child key may do, sorted and without duplicates;
+	// nil means unrestricted (always so for a root key). See HasScope.
+	Scopes []string
+	// Metadata are the host's own labels for the key; nil means none.
+	Metadata map[string]string
+	// AllowedNetworks are the client networks the key may be used from,
+	// canonical (masked, sorted, none inside another); nil means anywhere.
+	// See AllowsAddr.
+	AllowedNetworks []netip.Prefix
+
 	// ent is the cache entry the key was resolved from, so Allow can tell at
 	// once whether the key has been revoked since; nil for keys that did not
 	// come from Authenticate.
@@ -89,8 +104,9 @@ type Key struct {
 }
 
 // Active reports whether k is neither revoked nor past its expiry at now.
+// A retiring key (RevokedAt in the future) is active until its RevokedAt.
 func (k Key) Active(now time.Time) bool {
-	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+	return (k.RevokedAt == nil || now.Before(*k.RevokedAt)) && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
 }
 
 // String describes k without anything secret.
@@ -142,6 +158,20 @@ type ChildOptions struct {
 	// RequestsPerMinute overrides the tier's rate; it must be positive and
 	// not above the account's pool rate. nil = tier default.
 	RequestsPerMinute *int
+	// ExpiresIn, if positive, sets the expiry to the Manager's clock plus
+	// ExpiresIn; it cannot be combined with ExpiresAt. 0 = not used.
+	ExpiresIn time.Duration
+	// Scopes restrict the key to what they name (1 to 64 characters of
+	// a-z 0-9 : . _ -, at most 32); nil = unrestricted. An empty non-nil
+	// slice is refused: omit it for an unrestricted key.
+	Scopes []string
+	// Metadata are the host's labels: at most 16 pairs, keys 1 to 64
+	// bytes of A-Z a-z 0-9 _ . -, values at most 256 bytes of UTF-8.
+	Metadata map[string]string
+	// AllowedNetworks restrict where the key may be used from (at most 32
+	// IPv4 or IPv6 prefixes; the HTTP adapter checks them); nil = anywhere.
+	// An empty non-nil slice is refused.
+	AllowedNetworks []netip.Prefix
 }
 
 // Errors returned by the Manager, tested with errors.Is. ErrInvalidArgument

@@ -212,9 +212,13 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now int64) error {
 		k.ent = e
 	}
 	switch {
-	case k.RevokedAt != nil:
+	case e != nil:
+		if now >= e.expiresAt {
+			return e.stopped(now)
+		}
+	case k.RevokedAt != nil && now >= unixNano(k.RevokedAt):
 		return ErrRevokedKey
-	case e != nil && now >= e.expiresAt, e == nil && now >= unixNano(k.ExpiresAt):
+	case now >= unixNano(k.ExpiresAt):
 		return ErrExpiredKey
 	}
 	return nil

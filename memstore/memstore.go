@@ -3,7 +3,9 @@ package memstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -92,29 +94,12 @@ func (s *Store) UpdateAccount(_ context.Context, id string, u store.AccountUpdat
 }
 
 // ReplaceRootKey implements store.Store.
-func (s *Store) ReplaceRootKey(_ context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
-	if !root.IsRoot || root.RootKeyID != root.ID {
-		return fmt.Errorf("memstore: ReplaceRootKey needs a root key whose RootKeyID is its ID")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.accounts[root.AccountID]; !ok {
-		return fmt.Errorf("memstore: account %q: %w", root.AccountID, store.ErrNotFound)
-	}
-	if cur, ok := s.activeRoot[root.AccountID]; expect != uuid.Nil && (!ok || cur.ID != expect) {
+func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
+	_, err := s.RotateRootKey(ctx, root, store.Rotation{Expect: expect, Now: now})
+	if errors.Is(err, store.ErrConditionFailed) {
 		return fmt.Errorf("memstore: active root %s of account %q: %w", expect, root.AccountID, store.ErrNotFound)
 	}
-	if err := s.checkUniqueLocked(&root); err != nil {
-		return err
-	}
-	now = utc(now)
-	for _, k := range s.keys {
-		if k.AccountID == root.AccountID && k.RevokedAt == nil {
-			k.RevokedAt = &now
-		}
-	}
-	s.insertLocked(root)
-	return nil
+	return err
 }
 
 // InsertChildKey implements store.Store.
@@ -163,22 +148,30 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 	if !ok {
 		return store.Key{}, fmt.Errorf("memstore: key %s: %w", id, store.ErrNotFound)
 	}
-	if k.RevokedAt != nil {
+	now = utc(now)
+	if k.RevokedAsOf(now) {
 		return clone(k), nil
 	}
-	now = utc(now)
+	active := k.IsRoot && k.RevokedAt == nil
 	k.RevokedAt = &now
-	if k.IsRoot {
-		if s.activeRoot[k.AccountID] == k {
-			delete(s.activeRoot, k.AccountID)
-		}
-		for _, c := range s.keys {
-			if c.RootKeyID == id && c.RevokedAt == nil {
-				c.RevokedAt = &now
-			}
-		}
+	switch {
+	case active:
+		delete(s.activeRoot, k.AccountID)
+		s.revokeLocked(k.AccountID, now, func(*store.Key) bool { return true })
+	case k.IsRoot:
+		s.revokeLocked(k.AccountID, now, func(c *store.Key) bool { return c.RootKeyID == id })
 	}
 	return clone(k), nil
+}
+
+// revokeLocked sets RevokedAt = at on every key of the account that is not
+// revoked as of now and that match selects.
+func (s *Store) revokeLocked(account string, now time.Time, match func(*store.Key) bool) {
+	for _, k := range s.keys {
+		if k.AccountID == account && !k.RevokedAsOf(now) && match(k) {
+			k.RevokedAt = &now
+		}
+	}
 }
 
 // Key implements store.Store.
@@ -296,6 +289,13 @@ func normalize(k store.Key) store.Key {
 	if k.RequestsPerMinute != nil {
 		v := *k.RequestsPerMinute
 		k.RequestsPerMinute = &v
+	}
+	k.Scopes = slices.Clone(k.Scopes)
+	k.AllowedNetworks = slices.Clone(k.AllowedNetworks)
+	if len(k.Metadata) == 0 {
+		k.Metadata = nil
+	} else {
+		k.Metadata = maps.Clone(k.Metadata)
 	}
 	return k
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,7 +37,11 @@ type AccountUpdate struct {
 }
 
 // Key is the stored form of an API key. A revoked key keeps every field and
-// gains RevokedAt; rows are never deleted.
+// gains RevokedAt; rows are deleted only with their account (DeleteAccount).
+//
+// RevokedAt may lie in the future: the key is then retiring (a reissue with
+// a grace period) and still active until that instant. "Revoked" means
+// RevokedAt is set and not after now; "unrevoked" means RevokedAt is nil.
 type Key struct {
 	ID        uuid.UUID
 	AccountID string
@@ -60,6 +65,12 @@ type Key struct {
 	// tier's limits; nil means none.
 	RequestsPerMonth  *int64
 	RequestsPerMinute *int
+	// Scopes, Metadata and AllowedNetworks are stored as given (the
+	// keys.Manager validates and canonicalises them); nil means none, and
+	// an empty Metadata map is returned as nil.
+	Scopes          []string
+	Metadata        map[string]string
+	AllowedNetworks []netip.Prefix
 }
 
 // Resolved is what ResolveHash returns: a key, its account, and the ID of

@@ -18,13 +18,19 @@ var (
 	// ID, a key ID or a key hash that already exists, or a second active root
 	// key for one account.
 	ErrConflict = errors.New("store: conflict")
+	// ErrConditionFailed means a Rotation's condition (Expect or
+	// ExpectNone) did not hold; nothing changed.
+	ErrConditionFailed = errors.New("store: condition failed")
 )
 
 // Store is the storage contract of a keys.Manager. All methods are safe for
 // concurrent use. Times passed in are stored as given, truncated to the
 // microsecond, and returned in UTC; a method that writes a timestamp takes
 // it as an argument, so the caller's clock rules. A root key is "active" to
-// a Store while it is unrevoked: roots carry no expiry in this library.
+// a Store while its RevokedAt is nil: roots carry no expiry in this library,
+// and a root whose RevokedAt lies in the future is retiring (it was replaced
+// with a grace period), not active. "Not revoked as of now" means RevokedAt
+// is nil or after now.
 type Store interface {
 	// CreateAccount inserts a. It returns ErrConflict if an account with
 	// a.ID exists. It does not validate a.Tier.
@@ -41,9 +47,11 @@ type Store interface {
 	UpdateAccount(ctx context.Context, id string, u AccountUpdate) error
 
 	// ReplaceRootKey makes root the account's only active root key, in one
-	// atomic step: the account's active root key (if any) and every
-	// unrevoked child key of the account get RevokedAt = now, then root is
-	// inserted. root.IsRoot must be true and root.RootKeyID must equal
+	// atomic step: every key of the account not revoked as of now (the
+	// active root, its children, and keys still in the grace of an earlier
+	// rotation) gets RevokedAt = now, then root is inserted. It is
+	// RotateRootKey without a grace period and with expect as the only
+	// condition, except for the error of a failed expect. root.IsRoot must be true and root.RootKeyID must equal
 	// root.ID. If expect is not uuid.Nil, the step happens only while
 	// expect is the account's unrevoked root key, checked inside it (a root
 	// key revoked elsewhere must not be able to mint its successor).
@@ -64,9 +72,12 @@ type Store interface {
 	InsertChildKey(ctx context.Context, k Key) error
 
 	// RevokeKey sets RevokedAt = now on the key with the given ID if it is
-	// not revoked yet; if it is a root key, every unrevoked child whose
-	// RootKeyID is id is revoked in the same step. Revoking a revoked key
-	// changes nothing and is not an error. It returns the key as stored
+	// not revoked as of now (a retiring key's grace ends at once). In the
+	// same step, if it is the account's active root, every key of the
+	// account not revoked as of now is revoked too (the account is left
+	// without an active root); if it is a retiring root, its children not
+	// revoked as of now are. Revoking a revoked key changes nothing and is
+	// not an error. It returns the key as stored
 	// after the call (a revoked key keeps its first revocation time), or
 	// ErrNotFound.
 	RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (Key, error)
@@ -107,6 +118,41 @@ type Store interface {
 	// Usage returns the stored counts of one key and of its account for one
 	// month; counts never written are zero. It never returns ErrNotFound.
 	Usage(ctx context.Context, accountID string, keyID uuid.UUID, month Month) (UsageTotal, error)
+
+	// RotateRootKey makes root the account's active root key in one atomic
+	// step, under r's condition and grace; it returns the root as stored.
+	// Under the account's lock it checks the condition (Expect: that key
+	// is the account's active root; ExpectNone: the account has no active
+	// root), then:
+	//   - without a grace (r.GraceEnd not after r.Now), every key of the
+	//     account not revoked as of r.Now gets RevokedAt = r.Now, ending
+	//     any running grace;
+	//   - with one, every unrevoked key gets RevokedAt = r.GraceEnd and
+	//     every retiring key keeps the earlier of its own RevokedAt and
+	//     r.GraceEnd (a grace never extends anything);
+	// then root is inserted, taking the replaced active root's Name and
+	// Metadata when its own are empty. root.IsRoot must be true and
+	// root.RootKeyID must equal root.ID. The work is a constant number of
+	// statements however many keys the account has.
+	//
+	// It returns ErrNotFound if the account does not exist,
+	// ErrConditionFailed if the condition does not hold, and ErrConflict if
+	// root's ID or hash already exists; then nothing changes. Concurrent
+	// calls for one account serialise: when they have all returned, exactly
+	// one root key of the account has a nil RevokedAt, and of several calls
+	// with the same condition, at most one succeeds.
+	RotateRootKey(ctx context.Context, root Key, r Rotation) (Key, error)
+
+	// DeleteAccount removes the account, every key of it and every usage
+	// count of it (the account's and its keys'), in one atomic step, for an
+	// erasure request: afterwards its tokens are unknown and its ID is free.
+	// It returns ErrNotFound if no such account exists.
+	DeleteAccount(ctx context.Context, id string) error
+
+	// ListAccounts returns up to limit accounts whose ID sorts after after
+	// (byte order; "" starts at the beginning), in that order. limit must be
+	// positive. An empty slice means there are no more.
+	ListAccounts(ctx context.Context, after string, limit int) ([]Account, error)
 
 	// AccountUsage returns, in one read, the stored count of the account
 	// for the month and the count of every key of the account (a key whose

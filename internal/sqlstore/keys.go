@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -13,42 +12,13 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-// ReplaceRootKey implements store.Store: under the account's lock, one
-// UPDATE revokes every unrevoked key of the account (the active root and
-// all its children, however many), then one INSERT adds the new root.
+// ReplaceRootKey implements store.Store with RotateRootKey.
 func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.UUID, now time.Time) error {
-	if !root.IsRoot || root.RootKeyID != root.ID {
-		return errors.New("sqlstore: ReplaceRootKey needs a root key whose RootKeyID is its ID")
+	_, err := s.RotateRootKey(ctx, root, store.Rotation{Expect: expect, Now: now})
+	if errors.Is(err, store.ErrConditionFailed) {
+		return fmt.Errorf("sqlstore: active root %s of account %q: %w", expect, root.AccountID, store.ErrNotFound)
 	}
-	row := newKeyRow(root)
-	err := s.inTx(ctx, func(tx bun.Tx) error {
-		if err := s.lockAccount(ctx, tx, root.AccountID, s.lock.update); err != nil {
-			return err
-		}
-		if expect != uuid.Nil {
-			// Under the account lock, so no other change can slip between
-			// this check and the replacement.
-			var one int
-			err := tx.NewRaw("SELECT 1 FROM "+keysTable+" WHERE id = ? AND account_id = ? AND is_root AND revoked_at IS NULL",
-				expect, root.AccountID).Scan(ctx, &one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("sqlstore: active root %s of account %q: %w", expect, root.AccountID, store.ErrNotFound)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
-			someTime(now), root.AccountID).Exec(ctx)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
-			return err
-		}
-		return s.changed(ctx, tx, root.AccountID)
-	})
-	return s.wrap(fmt.Sprintf("replace root key of account %q", root.AccountID), err)
+	return err
 }
 
 // InsertChildKey implements store.Store. The account's shared lock (in
@@ -78,7 +48,9 @@ func (s *Store) InsertChildKey(ctx context.Context, k store.Key) error {
 	return s.wrap(fmt.Sprintf("insert child key of account %q", k.AccountID), err)
 }
 
-// RevokeKey implements store.Store.
+// RevokeKey implements store.Store. Every UPDATE runs on an index: the key
+// by its ID, the account's unrevoked keys on the partial index of them, and
+// its retiring keys on (account_id, revoked_at).
 func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (store.Key, error) {
 	var row keyRow
 	err := s.inTx(ctx, func(tx bun.Tx) error {
@@ -92,19 +64,27 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 		if err := s.lockAccount(ctx, tx, accountID, s.lock.update); err != nil {
 			return err
 		}
+		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+			return err
+		}
+		k := row.key()
+		if k.RevokedAsOf(now) {
+			return nil
+		}
 		at := someTime(now)
-		res, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", at, id).Exec(ctx)
-		if err != nil {
+		if _, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE id = ?", at, id).Exec(ctx); err != nil {
 			return err
 		}
-		revoked, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if revoked == 1 {
-			// Only a root has children (a child's ID is nobody's
-			// root_key_id), so this is a no-op for a child.
-			_, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE root_key_id = ? AND revoked_at IS NULL", at, id).Exec(ctx)
+		switch {
+		case k.IsRoot && k.RevokedAt == nil:
+			// The active root: the whole account goes, retiring keys too.
+			if err := s.revokeAccountKeys(ctx, tx, accountID, now, now); err != nil {
+				return err
+			}
+		case k.IsRoot:
+			// A retiring root: its children (retiring with it) go now.
+			_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at > ? AND root_key_id = ?",
+				at, accountID, at, id).Exec(ctx)
 			if err != nil {
 				return err
 			}
@@ -112,13 +92,33 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return err
 		}
-		if revoked == 0 {
-			return nil
-		}
 		return s.changed(ctx, tx, accountID)
 	})
 	if err != nil {
 		return store.Key{}, s.wrap(fmt.Sprintf("revoke key %s", id), err)
 	}
 	return row.key(), nil
+}
+
+// revokeAccountKeys sets RevokedAt = at on every key of the account that
+// is not revoked as of now, except that a retiring key keeps an earlier
+// RevokedAt than at: two UPDATEs, one on the partial index of unrevoked
+// keys, one on (account_id, revoked_at) for the retiring ones, so the cost
+// follows the keys changed, not every key the account ever had.
+func (s *Store) revokeAccountKeys(ctx context.Context, tx bun.Tx, accountID string, now, at time.Time) error {
+	_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
+		someTime(at), accountID).Exec(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at > ?",
+		someTime(at), accountID, someTime(maxTime(now, at))).Exec(ctx)
+	return err
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

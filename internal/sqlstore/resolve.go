@@ -25,6 +25,7 @@ func resolveQuery(d dialect.Name) string {
 	return `SELECT k.id, k.account_id, k.root_key_id, k.prefix, k.name, k.is_root,
        k.created_at, k.last_used_at, k.expires_at, k.revoked_at,
        k.requests_per_month, k.requests_per_minute,
+       k.scopes, k.metadata, k.allowed_networks,
        a.tier, a.email_verified, a.created_at, a.updated_at, r.id
   FROM ` + keysTable + ` k
   JOIN ` + accountsTable + ` a ON a.id = k.account_id
@@ -44,6 +45,7 @@ func (s *Store) ResolveHash(ctx context.Context, h store.Hash) (store.Resolved, 
 		&row.ID, &row.AccountID, &row.RootKeyID, &row.Prefix, &row.Name, &row.IsRoot,
 		&row.CreatedAt, &row.LastUsedAt, &row.ExpiresAt, &row.RevokedAt,
 		&row.RequestsPerMonth, &row.RequestsPerMinute,
+		&row.Scopes, &row.Metadata, &row.AllowedNetworks,
 		&acct.Tier, &acct.EmailVerified, &acct.CreatedAt, &acct.UpdatedAt,
 		&activeRoot,
 	)

@@ -53,19 +53,22 @@ func (r *accountRow) account() store.Account {
 type keyRow struct {
 	bun.BaseModel `bun:"table:keys_api_keys"`
 
-	ID                uuid.UUID     `bun:"id,pk"`
-	AccountID         string        `bun:"account_id"`
-	RootKeyID         uuid.UUID     `bun:"root_key_id"`
-	Hash              []byte        `bun:"hash"`
-	Prefix            string        `bun:"prefix"`
-	Name              string        `bun:"name"`
-	IsRoot            bool          `bun:"is_root"`
-	CreatedAt         dbTime        `bun:"created_at"`
-	LastUsedAt        dbTime        `bun:"last_used_at"`
-	ExpiresAt         dbTime        `bun:"expires_at"`
-	RevokedAt         dbTime        `bun:"revoked_at"`
-	RequestsPerMonth  sql.NullInt64 `bun:"requests_per_month"`
-	RequestsPerMinute sql.NullInt64 `bun:"requests_per_minute"`
+	ID                uuid.UUID      `bun:"id,pk"`
+	AccountID         string         `bun:"account_id"`
+	RootKeyID         uuid.UUID      `bun:"root_key_id"`
+	Hash              []byte         `bun:"hash"`
+	Prefix            string         `bun:"prefix"`
+	Name              string         `bun:"name"`
+	IsRoot            bool           `bun:"is_root"`
+	CreatedAt         dbTime         `bun:"created_at"`
+	LastUsedAt        dbTime         `bun:"last_used_at"`
+	ExpiresAt         dbTime         `bun:"expires_at"`
+	RevokedAt         dbTime         `bun:"revoked_at"`
+	RequestsPerMonth  sql.NullInt64  `bun:"requests_per_month"`
+	RequestsPerMinute sql.NullInt64  `bun:"requests_per_minute"`
+	Scopes            sql.NullString `bun:"scopes"`
+	Metadata          sql.NullString `bun:"metadata"`
+	AllowedNetworks   sql.NullString `bun:"allowed_networks"`
 }
 
 func newKeyRow(k store.Key) keyRow {
@@ -88,6 +91,7 @@ func newKeyRow(k store.Key) keyRow {
 	if k.RequestsPerMinute != nil {
 		r.RequestsPerMinute = sql.NullInt64{Int64: int64(*k.RequestsPerMinute), Valid: true}
 	}
+	r.Scopes, r.Metadata, r.AllowedNetworks = encodeLists(&k)
 	return r
 }
 
@@ -113,5 +117,6 @@ func (r *keyRow) key() store.Key {
 		v := int(r.RequestsPerMinute.Int64)
 		k.RequestsPerMinute = &v
 	}
+	decodeLists(&k, r.Scopes, r.Metadata, r.AllowedNetworks)
 	return k
 }

@@ -1,0 +1,12 @@
+-- Issue 12: scopes, metadata and allowed networks of a key, as JSON text
+-- (NULL = none), and an index for rotation with a grace period: a retiring
+-- key has a future revoked_at, and a reissue or revocation changes the
+-- account's retiring keys by (account_id, revoked_at > now).
+ALTER TABLE keys_api_keys ADD COLUMN scopes TEXT;
+--bun:split
+ALTER TABLE keys_api_keys ADD COLUMN metadata TEXT;
+--bun:split
+ALTER TABLE keys_api_keys ADD COLUMN allowed_networks TEXT;
+--bun:split
+CREATE INDEX keys_api_keys_by_account_revoked
+    ON keys_api_keys (account_id, revoked_at);

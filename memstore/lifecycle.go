@@ -1,0 +1,105 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys/store"
+)
+
+// RotateRootKey implements store.Store.
+func (s *Store) RotateRootKey(_ context.Context, root store.Key, r store.Rotation) (store.Key, error) {
+	if !root.IsRoot || root.RootKeyID != root.ID {
+		return store.Key{}, fmt.Errorf("memstore: RotateRootKey needs a root key whose RootKeyID is its ID")
+	}
+	if r.ExpectNone && r.Expect != uuid.Nil {
+		return store.Key{}, fmt.Errorf("memstore: RotateRootKey with both Expect and ExpectNone")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[root.AccountID]; !ok {
+		return store.Key{}, fmt.Errorf("memstore: account %q: %w", root.AccountID, store.ErrNotFound)
+	}
+	cur, hasRoot := s.activeRoot[root.AccountID]
+	switch {
+	case r.Expect != uuid.Nil && (!hasRoot || cur.ID != r.Expect):
+		return store.Key{}, fmt.Errorf("memstore: active root of account %q is not %s: %w", root.AccountID, r.Expect, store.ErrConditionFailed)
+	case r.ExpectNone && hasRoot:
+		return store.Key{}, fmt.Errorf("memstore: account %q has an active root: %w", root.AccountID, store.ErrConditionFailed)
+	}
+	if err := s.checkUniqueLocked(&root); err != nil {
+		return store.Key{}, err
+	}
+	if hasRoot {
+		if root.Name == "" {
+			root.Name = cur.Name
+		}
+		if len(root.Metadata) == 0 {
+			root.Metadata = cur.Metadata
+		}
+	}
+	now, end := utc(r.Now), utc(r.GraceEnd)
+	for _, k := range s.keys {
+		switch {
+		case k.AccountID != root.AccountID || k.RevokedAsOf(now):
+		case !r.Graceful():
+			k.RevokedAt = &now
+		case k.RevokedAt == nil || k.RevokedAt.After(end):
+			k.RevokedAt = &end
+		}
+	}
+	delete(s.activeRoot, root.AccountID)
+	s.insertLocked(root)
+	return clone(s.keys[root.ID]), nil
+}
+
+// DeleteAccount implements store.Store.
+func (s *Store) DeleteAccount(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[id]; !ok {
+		return fmt.Errorf("memstore: account %q: %w", id, store.ErrNotFound)
+	}
+	gone := make(map[uuid.UUID]bool)
+	for kid, k := range s.keys {
+		if k.AccountID == id {
+			gone[kid] = true
+			delete(s.keys, kid)
+			delete(s.byHash, k.Hash)
+		}
+	}
+	for u := range s.keyUsage {
+		if gone[u.id] {
+			delete(s.keyUsage, u)
+		}
+	}
+	for u := range s.acctUsage {
+		if u.account == id {
+			delete(s.acctUsage, u)
+		}
+	}
+	delete(s.activeRoot, id)
+	delete(s.accounts, id)
+	return nil
+}
+
+// ListAccounts implements store.Store.
+func (s *Store) ListAccounts(_ context.Context, after string, limit int) ([]store.Account, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("memstore: ListAccounts limit %d is not positive", limit)
+	}
+	s.mu.RLock()
+	out := []store.Account{}
+	for id, a := range s.accounts {
+		if id > after {
+			out = append(out, a)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b store.Account) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
+}
