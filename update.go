@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 	"unicode/utf8"
 
@@ -26,8 +27,9 @@ type Change[T any] struct {
 func To[T any](v T) Change[T] { return Change[T]{Set: true, Value: v} }
 
 // KeyUpdate is a change to a key's settings for UpdateKey. Fields left
-// zero are unchanged. Name applies to every key; the rest only to child
-// keys (a root key has its account's limits and no expiry).
+// zero are unchanged. Name and Metadata apply to every key; the rest only
+// to child keys (a root key is unrestricted, has its account's limits and
+// does not expire).
 type KeyUpdate struct {
 	// Name is the key's label, at most 128 bytes of printable UTF-8; ""
 	// removes it.
@@ -38,6 +40,14 @@ type KeyUpdate struct {
 	// as in ChildOptions; nil means the tier's.
 	RequestsPerMonth  Change[*int64]
 	RequestsPerMinute Change[*int]
+	// Metadata replaces the key's labels whole (limits as in
+	// ChildOptions); nil or an empty map removes them.
+	Metadata Change[map[string]string]
+	// Scopes and AllowedNetworks replace the child's restrictions whole
+	// (limits as in ChildOptions); nil lifts them, which widens what the
+	// key may do, and an empty non-nil list is ErrInvalidArgument.
+	Scopes          Change[[]string]
+	AllowedNetworks Change[[]netip.Prefix]
 }
 
 // childOnly names the first field of u that only a child key has, or "".
@@ -49,6 +59,10 @@ func (u *KeyUpdate) childOnly() string {
 		return "quota_requests_per_month_override"
 	case u.RequestsPerMinute.Set:
 		return "rate_requests_per_minute_override"
+	case u.Scopes.Set:
+		return "scopes"
+	case u.AllowedNetworks.Set:
+		return "allowed_networks"
 	}
 	return ""
 }
@@ -144,6 +158,27 @@ func (m *Manager) keyUpdate(a store.Account, u KeyUpdate, now time.Time) (store.
 			v = &n
 		}
 		su.RequestsPerMinute = store.To(v)
+	}
+	if u.Metadata.Set {
+		md, err := validMetadata(u.Metadata.Value)
+		if err != nil {
+			return su, err
+		}
+		su.Metadata = store.To(md)
+	}
+	if u.Scopes.Set {
+		s, err := validScopes(u.Scopes.Value)
+		if err != nil {
+			return su, err
+		}
+		su.Scopes = store.To(s)
+	}
+	if u.AllowedNetworks.Set {
+		ps, err := validNetworks(u.AllowedNetworks.Value)
+		if err != nil {
+			return su, err
+		}
+		su.AllowedNetworks = store.To(ps)
 	}
 	return su, nil
 }

@@ -2,6 +2,8 @@ package keys_test
 
 import (
 	"errors"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,5 +98,57 @@ func TestUpdateKeyRefusals(t *testing.T) {
 	_, err := f.m.UpdateKey(ctx(), "acct_1", c.Key.ID, keys.KeyUpdate{Name: keys.To("x")})
 	if !errors.Is(err, keys.ErrInvalidArgument) || !errors.Is(err, keys.ErrRevokedKey) {
 		t.Fatalf("update of a revoked key: %v", err)
+	}
+}
+
+func TestUpdateKeyRestrictions(t *testing.T) {
+	f := newFixture(t, keys.Config{})
+	f.account(t, "acct_1", keys.Pro)
+	root := f.reissue(t, "acct_1")
+	c := f.child(t, "acct_1", keys.ChildOptions{Scopes: []string{"a:read"}, Metadata: map[string]string{"p": "1"}})
+	net := netip.MustParsePrefix("10.1.2.3/8")
+	k, err := f.m.UpdateKey(ctx(), "acct_1", c.Key.ID, keys.KeyUpdate{
+		Scopes: keys.To([]string{"b:write", "a:read", "b:write"}), AllowedNetworks: keys.To([]netip.Prefix{net}),
+		Metadata: keys.To(map[string]string{"q": "2"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(k.Scopes, []string{"a:read", "b:write"}) || len(k.AllowedNetworks) != 1 || k.AllowedNetworks[0].String() != "10.0.0.0/8" ||
+		len(k.Metadata) != 1 || k.Metadata["q"] != "2" {
+		t.Fatalf("after update: %+v", k)
+	}
+	// The authenticated key carries the new restrictions at once.
+	if ak := f.auth(t, c.Secret); !ak.HasScope("b:write") || ak.AllowsAddr(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatalf("authenticated key after update: scopes %v networks %v", ak.Scopes, ak.AllowedNetworks)
+	}
+	// nil lifts scopes and networks; an empty map clears metadata.
+	k, err = f.m.UpdateKey(ctx(), "acct_1", c.Key.ID, keys.KeyUpdate{
+		Scopes: keys.To[[]string](nil), AllowedNetworks: keys.To[[]netip.Prefix](nil), Metadata: keys.To(map[string]string{}),
+	})
+	if err != nil || k.Scopes != nil || k.AllowedNetworks != nil || k.Metadata != nil {
+		t.Fatalf("after clearing: %+v, %v", k, err)
+	}
+	// A root takes metadata, not restrictions.
+	if k, err := f.m.UpdateKey(ctx(), "acct_1", root.Key.ID, keys.KeyUpdate{Metadata: keys.To(map[string]string{"env": "prod"})}); err != nil || k.Metadata["env"] != "prod" {
+		t.Fatalf("root metadata: %+v, %v", k, err)
+	}
+	for _, tc := range []struct {
+		name string
+		id   uuid.UUID
+		u    keys.KeyUpdate
+		text string
+	}{
+		{"empty scopes", c.Key.ID, keys.KeyUpdate{Scopes: keys.To([]string{})}, "scopes"},
+		{"bad scope", c.Key.ID, keys.KeyUpdate{Scopes: keys.To([]string{"UPPER"})}, "scopes"},
+		{"empty networks", c.Key.ID, keys.KeyUpdate{AllowedNetworks: keys.To([]netip.Prefix{})}, "networks"},
+		{"bad metadata key", c.Key.ID, keys.KeyUpdate{Metadata: keys.To(map[string]string{"a b": "x"})}, "metadata"},
+		{"root scopes", root.Key.ID, keys.KeyUpdate{Scopes: keys.To([]string{"a"})}, "scopes"},
+		{"root networks", root.Key.ID, keys.KeyUpdate{AllowedNetworks: keys.To[[]netip.Prefix](nil)}, "allowed_networks"},
+	} {
+		_, err := f.m.UpdateKey(ctx(), "acct_1", tc.id, tc.u)
+		if !errors.Is(err, keys.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.text) {
+			t.Errorf("%s: %v, want ErrInvalidArgument naming %s", tc.name, err, tc.text)
+		}
 	}
 }

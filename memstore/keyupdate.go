@@ -52,6 +52,15 @@ func (s *Store) UpdateKey(_ context.Context, accountID string, id uuid.UUID, u s
 	if u.RequestsPerMinute.Set {
 		n.RequestsPerMinute = u.RequestsPerMinute.Value
 	}
+	if u.Scopes.Set {
+		n.Scopes = u.Scopes.Value
+	}
+	if u.Metadata.Set {
+		n.Metadata = u.Metadata.Value
+	}
+	if u.AllowedNetworks.Set {
+		n.AllowedNetworks = u.AllowedNetworks.Value
+	}
 	n = normalize(n)
 	*k = n
 	return clone(k), nil

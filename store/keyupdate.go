@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,11 +34,17 @@ type KeyUpdate struct {
 	ExpiresAt         Set[*time.Time]
 	RequestsPerMonth  Set[*int64]
 	RequestsPerMinute Set[*int]
+	// Scopes, Metadata and AllowedNetworks replace the stored ones whole;
+	// nil (or an empty map) clears them.
+	Scopes          Set[[]string]
+	Metadata        Set[map[string]string]
+	AllowedNetworks Set[[]netip.Prefix]
 }
 
 // Empty reports whether u changes nothing.
 func (u *KeyUpdate) Empty() bool {
-	return !u.Name.Set && !u.ExpiresAt.Set && !u.RequestsPerMonth.Set && !u.RequestsPerMinute.Set
+	return !u.Name.Set && !u.ExpiresAt.Set && !u.RequestsPerMonth.Set && !u.RequestsPerMinute.Set &&
+		!u.Scopes.Set && !u.Metadata.Set && !u.AllowedNetworks.Set
 }
 
 // AccountUsage is the stored count of an account for one month and of

@@ -43,6 +43,19 @@ func (s *Store) UpdateKey(ctx context.Context, accountID string, id uuid.UUID, u
 			}
 			q = q.Set("requests_per_minute = ?", nullInt(v))
 		}
+		if u.Scopes.Set || u.Metadata.Set || u.AllowedNetworks.Set {
+			scopes, metadata, networks := encodeLists(&store.Key{
+				Scopes: u.Scopes.Value, Metadata: u.Metadata.Value, AllowedNetworks: u.AllowedNetworks.Value})
+			if u.Scopes.Set {
+				q = q.Set("scopes = ?", scopes)
+			}
+			if u.Metadata.Set {
+				q = q.Set("metadata = ?", metadata)
+			}
+			if u.AllowedNetworks.Set {
+				q = q.Set("allowed_networks = ?", networks)
+			}
+		}
 		res, err := q.Exec(ctx)
 		if err != nil {
 			return err

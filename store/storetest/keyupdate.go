@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"errors"
+	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -125,6 +127,39 @@ func testUpdateKey(t *testing.T, s store.Store) {
 			t.Fatalf("after clearing: %+v", k)
 		}
 	}
+
+	// Scopes, metadata and networks are replaced whole, and nil clears.
+	nets := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	md := map[string]string{"project": "p1", "team": "x"}
+	got, err = s.UpdateKey(ctx(t), "acct_1", c.ID, store.KeyUpdate{
+		Scopes: store.To([]string{"a:read", "b:write"}), Metadata: store.To(md), AllowedNetworks: store.To(nets),
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md["project"] = "changed by the caller"
+	for _, k := range []store.Key{got, mustKey(t, s, c.ID)} {
+		if !slices.Equal(k.Scopes, []string{"a:read", "b:write"}) || len(k.Metadata) != 2 || k.Metadata["project"] != "p1" ||
+			!slices.Equal(k.AllowedNetworks, nets) {
+			t.Fatalf("after setting lists: %+v", k)
+		}
+	}
+	got, err = s.UpdateKey(ctx(t), "acct_1", c.ID, store.KeyUpdate{Metadata: store.To(map[string]string{"only": "one"})}, now)
+	if err != nil || len(got.Metadata) != 1 || got.Metadata["only"] != "one" || len(got.Scopes) != 2 || len(got.AllowedNetworks) != 2 {
+		t.Fatalf("replacing metadata alone: %+v, %v", got, err)
+	}
+	got, err = s.UpdateKey(ctx(t), "acct_1", c.ID, store.KeyUpdate{
+		Scopes: store.To[[]string](nil), Metadata: store.To(map[string]string{}), AllowedNetworks: store.To[[]netip.Prefix](nil),
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []store.Key{got, mustKey(t, s, c.ID)} {
+		if k.Scopes != nil || k.Metadata != nil || k.AllowedNetworks != nil {
+			t.Fatalf("after clearing lists: scopes %#v metadata %#v networks %#v", k.Scopes, k.Metadata, k.AllowedNetworks)
+		}
+	}
+
 	// The key still resolves as itself.
 	if res, err := s.ResolveHash(ctx(t), c.Hash); err != nil || res.Key.ID != c.ID {
 		t.Fatalf("ResolveHash after update = %+v, %v", res, err)
