@@ -42,7 +42,7 @@ func migrateSchema(ctx context.Context, db *bun.DB) error {
 	// A SQLite run that lost a race to another process fails on the
 	// winner's tables; the next attempt finds them recorded.
 	for range migrateAttempts {
-		if err = runMigrations(ctx, db, dir); err == nil || ctx.Err() != nil {
+		if err = runMigrations(ctx, db, dir, ""); err == nil || ctx.Err() != nil {
 			break
 		}
 	}
@@ -52,8 +52,9 @@ func migrateSchema(ctx context.Context, db *bun.DB) error {
 	return nil
 }
 
-// runMigrations applies the migrations that are not recorded as applied.
-func runMigrations(ctx context.Context, db *bun.DB, dir string) error {
+// runMigrations applies the migrations that are not recorded as applied,
+// those named up to upTo when it is not "".
+func runMigrations(ctx context.Context, db *bun.DB, dir, upTo string) error {
 	fsys, err := fs.Sub(migrationFiles, dir)
 	if err != nil {
 		return err
@@ -61,6 +62,15 @@ func runMigrations(ctx context.Context, db *bun.DB, dir string) error {
 	ms := migrate.NewMigrations()
 	if err := ms.Discover(fsys); err != nil {
 		return err
+	}
+	if upTo != "" {
+		some := migrate.NewMigrations()
+		for _, m := range ms.Sorted() {
+			if m.Name <= upTo {
+				some.Add(m)
+			}
+		}
+		ms = some
 	}
 	m := migrate.NewMigrator(db, ms,
 		migrate.WithTableName(migrationsTable),

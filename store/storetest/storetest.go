@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"IssueAndReissueConcurrent", testIssueAndReissueConcurrent},
 		{"AccountUsage", testAccountUsage}, {"UpdateKey", testUpdateKey}, {"UpdateKeyRefusals", testUpdateKeyRefusals}, {"UpdateKeyRacesRevoke", testUpdateKeyRacesRevoke},
 	}
+	tests = append(tests, lifecycleTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
