@@ -45,7 +45,15 @@ type Options struct {
 	// connection can be reused), and a longer body is refused with 413
 	// request_too_large. A negative value leaves the body unread. Default:
 	// DefaultMaxBodyBytes (64 KiB). RequireKey never touches the body.
+	// The key-management routes that take a body (POST and PATCH) read it
+	// up to this bound, or DefaultMaxBodyBytes when it is negative.
 	MaxBodyBytes int64
+
+	// DisableKeyManagement turns off the key-management routes
+	// ({BasePath}/account/keys and below), which then answer 404 like any
+	// unknown path; {BasePath}/account/usage stays. Default false: they are
+	// served.
+	DisableKeyManagement bool
 }
 
 // Handler serves the account endpoints of a keys.Manager over HTTP:
@@ -53,6 +61,9 @@ type Options struct {
 //	GET  {BasePath}/account/key          the caller's key metadata
 //	HEAD {BasePath}/account/key          the same, without a body
 //	POST {BasePath}/account/key/reissue  a new root key, shown once
+//
+// and the key-management routes of keyroutes.go (/account/keys…,
+// /account/usage).
 //
 // Any other path gets a JSON 404 not_found and a known path with another
 // method a JSON 405 method_not_allowed with an Allow header. Its RequireKey
@@ -67,6 +78,7 @@ type Handler struct {
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
 	maxBody      int64
+	mgmt         mgmtRoutes
 }
 
 // New returns a Handler over m. It panics if m is nil, a programming error
@@ -98,6 +110,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
+	h.mgmt = newMgmtRoutes(base, opts)
 	return h
 }
 
@@ -123,7 +136,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.reissue(w, r)
 	default:
-		h.fail(w, r, errNotFound())
+		if !h.serveMgmt(w, r, path) {
+			h.fail(w, r, errNotFound())
+		}
 	}
 }
 
