@@ -30,6 +30,12 @@ const (
 	CodeAccountNotFound    = "account_not_found"   // 404: a valid session names an account the Manager does not have
 	CodeRequestTooLarge    = "request_too_large"   // 413: a request body over Options.MaxBodyBytes
 	CodeServiceUnavailable = "service_unavailable" // 503: the Manager is closed (shutting down)
+
+	CodeInvalidRequest    = "invalid_request"    // 400: a bad request body or field (the message names it), or two credentials
+	CodeInsufficientScope = "insufficient_scope" // 403: the key lacks a scope the route needs (WWW-Authenticate names them)
+	CodeIPNotAllowed      = "ip_not_allowed"     // 403: the client address is outside the key's allowed networks
+	CodeRootKeyRetired    = "root_key_retired"   // 403: a root key in the grace of a reissue tried to reissue
+	CodeRootKeyChanged    = "root_key_changed"   // 409: the reissue's if_root_key_id condition does not hold
 )
 
 // Error is an error answer: its HTTP status, its code and message for the
@@ -40,8 +46,8 @@ const (
 // an internal error text, SQL or a stack. Err may contain any of those
 // except the token and must not be sent to the client.
 type Error struct {
-	// Status is the HTTP status code: 401, 403, 404, 405, 413, 429, 500 or
-	// 503.
+	// Status is the HTTP status code: 400, 401, 403, 404, 405, 409, 413,
+	// 429, 500 or 503.
 	Status int
 	// Code is one of the Code constants.
 	Code string
@@ -151,6 +157,13 @@ func fromKeys(err error) *Error {
 	case errors.Is(err, keys.ErrQuotaExceeded):
 		return newError(http.StatusTooManyRequests, CodeQuotaExceeded,
 			"The monthly request quota is used up; retry after the number of seconds in the Retry-After header.", err)
+	case errors.Is(err, keys.ErrRootKeyRetired):
+		return errRootKeyRetired(err)
+	case errors.Is(err, keys.ErrRootKeyChanged):
+		return newError(http.StatusConflict, CodeRootKeyChanged,
+			"The account's root key is not the one if_root_key_id names; nothing was changed.", err)
+	case errors.Is(err, keys.ErrInvalidArgument):
+		return newError(http.StatusBadRequest, CodeInvalidRequest, "The request is not valid.", err)
 	case errors.Is(err, keys.ErrClosed):
 		return newError(http.StatusServiceUnavailable, CodeServiceUnavailable,
 			"The service is unavailable; retry shortly.", err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/keyward/keys"
@@ -45,8 +46,10 @@ type Options struct {
 	// connection can be reused), and a longer body is refused with 413
 	// request_too_large. A negative value leaves the body unread. Default:
 	// DefaultMaxBodyBytes (64 KiB). RequireKey never touches the body.
-	// The key-management routes that take a body (POST and PATCH) read it
-	// up to this bound, or DefaultMaxBodyBytes when it is negative.
+	// POST /account/key/reissue reads its body (options, see the Handler);
+	// with a negative value a reissue that carries a body is refused. The
+	// key-management routes that take a body (POST and PATCH
+	// /account/keys…) read it the same way.
 	MaxBodyBytes int64
 
 	// DisableKeyManagement turns off the key-management routes
@@ -54,6 +57,27 @@ type Options struct {
 	// unknown path; {BasePath}/account/usage stays. Default false: they are
 	// served.
 	DisableKeyManagement bool
+
+	// ClientIP returns the address of the client of r, which a key with
+	// AllowedNetworks is checked against on every route. Default: the host
+	// of r.RemoteAddr, right for a server that clients reach directly.
+	// Behind a reverse proxy, RemoteAddr is the proxy: then return the
+	// address the proxy saw, taken from X-Forwarded-For only when
+	// RemoteAddr is one of your own proxies, and only the entry that proxy
+	// appended (the last one, with one proxy), since a client can put any
+	// address in the header itself. An invalid address (the zero
+	// netip.Addr) is outside every network.
+	ClientIP func(*http.Request) netip.Addr
+
+	// AcceptAPIKeyHeader lets RequireKey routes take the key from an
+	// X-API-Key header as well as from Authorization: Bearer. Default
+	// false. A request with both is refused (400 invalid_request).
+	AcceptAPIKeyHeader bool
+
+	// AcceptBasicAuth lets RequireKey routes take the key as the user name
+	// of HTTP Basic authentication (curl -u sk_live_…:), the password
+	// ignored. Default false.
+	AcceptBasicAuth bool
 }
 
 // Handler serves the account endpoints of a keys.Manager over HTTP:
@@ -78,6 +102,9 @@ type Handler struct {
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
 	maxBody      int64
+	clientIP     func(*http.Request) netip.Addr
+	apiKeyHeader bool
+	basicAuth    bool
 	mgmt         mgmtRoutes
 }
 
@@ -100,6 +127,12 @@ func New(m *keys.Manager, opts Options) *Handler {
 		errorHandler: opts.ErrorHandler,
 		log:          opts.Logger,
 		maxBody:      opts.MaxBodyBytes,
+		clientIP:     opts.ClientIP,
+		apiKeyHeader: opts.AcceptAPIKeyHeader,
+		basicAuth:    opts.AcceptBasicAuth,
+	}
+	if h.clientIP == nil {
+		h.clientIP = RemoteAddrIP
 	}
 	if h.errorHandler == nil {
 		h.errorHandler = DefaultErrorHandler
@@ -166,6 +199,10 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, fromKeys(err))
 			return
 		}
+		if e := h.checkNetwork(r, &k); e != nil {
+			h.refuseAfterAuth(w, r, &k, e)
+			return
+		}
 	} else {
 		acct, e := h.session(ctx, token)
 		if e != nil {
@@ -203,9 +240,12 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // reissue serves POST /account/key/reissue: a session or a root key gets a
-// new root key; every key of the account issued before is revoked.
+// new root key; every key of the account issued before is revoked, at once
+// or after the grace period the body asks for. The checks run in the order
+// of DESIGN 5.6: body size, credentials, rate, body content, conditions.
 func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
-	if e := h.drainBody(w, r); e != nil {
+	body, e := h.readBody(w, r)
+	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
@@ -216,9 +256,9 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 	}
 	var iss keys.Issued
 	if apiKey {
-		iss, e = h.reissueByKey(w, r, token)
+		iss, e = h.reissueByKey(w, r, token, body)
 	} else {
-		iss, e = h.reissueBySession(w, r, token)
+		iss, e = h.reissueBySession(w, r, token, body)
 	}
 	if e != nil {
 		h.fail(w, r, e)
@@ -235,24 +275,38 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 }
 
 // reissueByKey reissues on behalf of a root API key.
-func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token string) (keys.Issued, *Error) {
+func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token string, body *reqBody) (keys.Issued, *Error) {
 	ctx := r.Context()
 	k, err := h.m.Authenticate(ctx, token)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
 	}
+	// Credentials come before the rate: a refusal here wins over a 429,
+	// though the request is counted all the same.
+	forbidden := h.checkNetwork(r, &k)
+	switch {
+	case forbidden != nil:
+	case !k.IsRoot:
+		forbidden = errChildKeyForbidden(keys.ErrChildKeyForbidden)
+	case k.Retiring(h.m.Now()):
+		forbidden = errRootKeyRetired(keys.ErrRootKeyRetired)
+	}
 	d, err := h.m.AllowRate(ctx, k)
 	setRateHeaders(w, &d)
-	if err != nil {
+	switch {
+	case forbidden != nil && (err == nil || errors.Is(err, keys.ErrRateLimited)):
+		return keys.Issued{}, forbidden
+	case err != nil:
 		return keys.Issued{}, refusal(&d, err)
 	}
-	if !k.IsRoot {
-		return keys.Issued{}, errChildKeyForbidden(keys.ErrChildKeyForbidden)
+	opts, e := body.reissueOptions()
+	if e != nil {
+		return keys.Issued{}, e
 	}
 	// ReissueFrom, not Reissue: the key may have been revoked by another
 	// process since this Manager cached it, and a revoked root key must not
 	// mint its successor.
-	iss, err := h.m.ReissueFrom(ctx, k)
+	iss, err := h.m.ReissueFrom(ctx, k, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
 	}
@@ -262,7 +316,7 @@ func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token str
 // reissueBySession reissues for the account of a session, counting the
 // request against its root key's rate (or, before the first key, its
 // account's).
-func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, token string) (keys.Issued, *Error) {
+func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, token string, body *reqBody) (keys.Issued, *Error) {
 	ctx := r.Context()
 	acct, e := h.session(ctx, token)
 	if e != nil {
@@ -283,7 +337,11 @@ func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, token
 	default:
 		return keys.Issued{}, fromKeys(err)
 	}
-	iss, err := h.m.Reissue(ctx, acct)
+	opts, e := body.reissueOptions()
+	if e != nil {
+		return keys.Issued{}, e
+	}
+	iss, err := h.m.Reissue(ctx, acct, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
 	}

@@ -174,7 +174,7 @@ func TestReissueGolden(t *testing.T) {
 			g := newGolden(t)
 			g.clock.Set(time.Date(2026, 3, 2, 12, 0, 0, 900_000_000, time.UTC))
 			rec := g.do(req{method: http.MethodPost, path: "/account/key/reissue", auth: bearer(tt.token(g)),
-				body: strings.NewReader(`{"ignored": true}`)})
+				body: strings.NewReader(`{}`)})
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}

@@ -104,6 +104,14 @@ func (s *failStore) ReplaceRootKey(ctx context.Context, root store.Key, expect u
 	return s.Store.ReplaceRootKey(ctx, root, expect, now)
 }
 
+// RotateRootKey fails with "ReplaceRootKey" too: both replace the root.
+func (s *failStore) RotateRootKey(ctx context.Context, root store.Key, r store.Rotation) (store.Key, error) {
+	if s.failing("ReplaceRootKey") || s.failing("RotateRootKey") {
+		return store.Key{}, errStoreDown
+	}
+	return s.Store.RotateRootKey(ctx, root, r)
+}
+
 func (s *failStore) Usage(ctx context.Context, acct string, id uuid.UUID, m store.Month) (store.UsageTotal, error) {
 	if s.failing("Usage") {
 		return store.UsageTotal{}, errStoreDown

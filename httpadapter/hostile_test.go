@@ -134,7 +134,7 @@ func TestOddPaths(t *testing.T) {
 		{"GET", "//account/key", 404, "not_found"},
 		{"GET", "/account//key", 404, "not_found"},
 		{"GET", "/ACCOUNT/KEY", 404, "not_found"},
-		{"GET", "/account/keys", 404, "not_found"},
+		{"GET", "/account/keyz", 404, "not_found"},
 		{"GET", "/account/key%00", 404, "not_found"},
 		{"GET", "/account/key%20", 404, "not_found"},
 		{"GET", "/account/", 404, "not_found"},
@@ -196,8 +196,10 @@ func (r *errReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestHostileBodies: a body is ignored up to MaxBodyBytes and refused
-// beyond, whether its length is declared or not, and is never buffered.
+// TestHostileBodies: a body is refused beyond MaxBodyBytes, whether its
+// length is declared or not; below it, GET /account/key ignores it and the
+// reissue route (which reads options from it, DESIGN 5.6) refuses anything
+// but a JSON object of its fields with 400 invalid_request.
 func TestHostileBodies(t *testing.T) {
 	garbage := make([]byte, 1000)
 	_, _ = rand.Read(garbage)
@@ -207,17 +209,23 @@ func TestHostileBodies(t *testing.T) {
 		length int64 // ContentLength to declare; -1 = unknown (chunked)
 		status int
 		code   string
+		post   int // the reissue route's status when it differs
 	}{
-		{"garbage", func() io.Reader { return bytes.NewReader(garbage) }, 1000, 200, ""},
-		{"JSON", func() io.Reader { return strings.NewReader(`{"account":"someone_else"}`) }, -1, 200, ""},
-		{"exactly the limit", func() io.Reader { return bytes.NewReader(make([]byte, 1024)) }, 1024, 200, ""},
-		{"declared over the limit", func() io.Reader { return strings.NewReader("x") }, 1025, 413, "request_too_large"},
-		{"chunked over the limit", func() io.Reader { return io.LimitReader(neverEnding{}, 1<<30) }, -1, 413, "request_too_large"},
-		{"body that fails", func() io.Reader { return &errReader{n: 10} }, -1, 200, ""},
+		{"garbage", func() io.Reader { return bytes.NewReader(garbage) }, 1000, 200, "", 400},
+		{"JSON", func() io.Reader { return strings.NewReader(`{"account":"someone_else"}`) }, -1, 200, "", 400},
+		{"exactly the limit", func() io.Reader { return bytes.NewReader(make([]byte, 1024)) }, 1024, 200, "", 400},
+		{"an object at the limit", func() io.Reader { return strings.NewReader("{" + strings.Repeat(" ", 1022) + "}") }, 1024, 200, "", 0},
+		{"declared over the limit", func() io.Reader { return strings.NewReader("x") }, 1025, 413, "request_too_large", 0},
+		{"chunked over the limit", func() io.Reader { return io.LimitReader(neverEnding{}, 1<<30) }, -1, 413, "request_too_large", 0},
+		{"body that fails", func() io.Reader { return &errReader{n: 10} }, -1, 200, "", 400},
 	}
 	for _, tt := range tests {
 		for _, r := range []struct{ method, path string }{{"POST", "/account/key/reissue"}, {"GET", "/account/key"}} {
 			t.Run(tt.name+" "+r.method, func(t *testing.T) {
+				tt := tt // this subtest's copy
+				if r.method == "POST" && tt.post != 0 {
+					tt.status, tt.code = tt.post, "invalid_request"
+				}
 				w := newHostileWorldWith(t, httpadapter.Options{MaxBodyBytes: 1024})
 				hr := httptest.NewRequest(r.method, r.path, tt.body())
 				hr.ContentLength = tt.length
@@ -252,17 +260,23 @@ func (neverEnding) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestMaxBodyBytesNegative leaves the body unread.
+// TestMaxBodyBytesNegative leaves the body unread: GET ignores it, and a
+// reissue that carries one is refused (its options cannot be read).
 func TestMaxBodyBytesNegative(t *testing.T) {
 	w := newHostileWorldWith(t, httpadapter.Options{MaxBodyBytes: -1})
-	body := &errReader{n: 1 << 20}
-	hr := httptest.NewRequest("POST", "/account/key/reissue", body)
-	hr.ContentLength = 1 << 30
-	hr.Header.Set("Authorization", "Bearer "+w.root)
-	rec := httptest.NewRecorder()
-	w.mux.ServeHTTP(rec, hr)
-	if rec.Code != 200 || body.n != 1<<20 {
-		t.Errorf("status %d, %d bytes read", rec.Code, 1<<20-body.n)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{{"GET", "/account/key", 200}, {"POST", "/account/key/reissue", 400}} {
+		body := &errReader{n: 1 << 20}
+		hr := httptest.NewRequest(tt.method, tt.path, body)
+		hr.ContentLength = 1 << 30
+		hr.Header.Set("Authorization", "Bearer "+w.root)
+		rec := httptest.NewRecorder()
+		w.mux.ServeHTTP(rec, hr)
+		if rec.Code != tt.status || body.n != 1<<20 {
+			t.Errorf("%s %s: status %d, %d bytes read", tt.method, tt.path, rec.Code, 1<<20-body.n)
+		}
 	}
 }
 
@@ -297,10 +311,10 @@ func TestOverTheWire(t *testing.T) {
 		raw    string
 		status int
 	}{
-		{"POST /account/key/reissue HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer session-acct_1\r\nContent-Length: 11\r\n\r\nhello world", 200},
+		{"POST /account/key/reissue HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer session-acct_1\r\nContent-Length: 11\r\n\r\n{         }", 200},
 		{"GET /account/key HTTP/1.1\r\nHost: x\r\nAuthorization: bearer session-acct_1\r\n\r\n", 200},
 		{"GET /account/key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n", 401},
-		{"POST /account/key/reissue HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer session-acct_1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 200},
+		{"POST /account/key/reissue HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer session-acct_1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{   }\r\n0\r\n\r\n", 200},
 		{"GET /account/key/../key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer session-acct_1\r\n\r\n", 307}, // the mux redirects to the clean path
 		{"GET /account/nope HTTP/1.1\r\nHost: x\r\n\r\n", 404},
 		{"DELETE /account/key HTTP/1.1\r\nHost: x\r\n\r\n", 405},

@@ -76,7 +76,13 @@ func appendKeyBody(b []byte, k *keys.Key, active bool) []byte {
 	b = append(b, `,"last_used_at":`...)
 	b = appendTimePtr(b, k.LastUsedAt)
 	b = append(b, `,"expires_at":`...)
-	b = appendTimePtr(b, k.ExpiresAt)
+	if active {
+		// A retiring key (in the grace of a reissue) shows when it stops:
+		// the earlier of its own expiry and the grace end.
+		b = appendTimePtr(b, k.StopsAt())
+	} else {
+		b = appendTimePtr(b, k.ExpiresAt)
+	}
 	b = append(b, `,"quota_requests_per_month_override":`...)
 	if p := k.RequestsPerMonthOverride; p != nil {
 		b = strconv.AppendInt(b, *p, 10)

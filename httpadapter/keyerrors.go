@@ -8,25 +8,21 @@ import (
 	"github.com/keyward/keys"
 )
 
-// Error codes of the key-management routes.
-const (
-	CodeInvalidRequest = "invalid_request"  // 400: a body, query or path value of the wrong type or out of range; the message names it
-	CodeKeyNotFound    = "key_not_found"    // 404: no key with that ID in the caller's account
-	CodeRootKeyRetired = "root_key_retired" // 403: a root key in the grace of a reissue, on a route it may no longer use
-)
+// CodeKeyNotFound is the code of a 404 for a key ID that is not one of
+// the caller's account's keys (another account's key included, so that
+// key IDs cannot be probed).
+const CodeKeyNotFound = "key_not_found"
 
-// errInvalidRequest is a 400 whose message names the field at fault.
-func errInvalidRequest(msg string, err error) *Error {
-	return newError(http.StatusBadRequest, CodeInvalidRequest, msg, err)
+// errBadField is a 400 invalid_request whose message names the field at
+// fault, with the error behind it for the log.
+func errBadField(msg string, err error) *Error {
+	e := errInvalidRequest(msg)
+	e.Err = err
+	return e
 }
 
 func errKeyNotFound(err error) *Error {
 	return newError(http.StatusNotFound, CodeKeyNotFound, "No key with this ID exists in the account.", err)
-}
-
-func errRootKeyRetired(err error) *Error {
-	return newError(http.StatusForbidden, CodeRootKeyRetired,
-		"This root key has been replaced and works only until its grace period ends; use the new root key.", err)
 }
 
 func errManageForbidden(err error) *Error {
@@ -41,7 +37,7 @@ func errManageForbidden(err error) *Error {
 func mgmtError(err error, noActiveKey int) *Error {
 	switch {
 	case errors.Is(err, keys.ErrInvalidArgument):
-		return errInvalidRequest(invalidMessage(err), err)
+		return errBadField(invalidMessage(err), err)
 	case errors.Is(err, keys.ErrKeyNotFound):
 		return errKeyNotFound(err)
 	case errors.Is(err, keys.ErrRootKeyRetired):

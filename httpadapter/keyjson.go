@@ -3,9 +3,7 @@ package httpadapter
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -102,31 +100,6 @@ func appendIssuedChild(b []byte, iss *keys.Issued) []byte {
 	return append(b, '}')
 }
 
-// readBody reads the body of a POST or PATCH: at most the Handler's bound
-// (DefaultMaxBodyBytes when MaxBodyBytes is negative); a longer one is 413.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Error) {
-	limit := h.maxBody
-	if limit < 0 {
-		limit = DefaultMaxBodyBytes
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	if r.ContentLength > limit {
-		return nil, errTooLarge(nil)
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-		return nil, errTooLarge(err)
-	}
-	if err != nil {
-		// The client stopped sending: what arrived is not the body it
-		// meant.
-		return nil, errInvalidRequest("The request body could not be read.", err)
-	}
-	return b, nil
-}
-
 // fields are the members of a JSON object body, undecoded.
 type fields map[string]json.RawMessage
 
@@ -138,7 +111,7 @@ func parseObject(body []byte) (fields, *Error) {
 	}
 	var f fields
 	if err := json.Unmarshal(body, &f); err != nil || f == nil {
-		return nil, errInvalidRequest("The request body must be a JSON object.", err)
+		return nil, errBadField("The request body must be a JSON object.", err)
 	}
 	return f, nil
 }
@@ -147,7 +120,7 @@ func parseObject(body []byte) (fields, *Error) {
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 func fieldError(name, want string, err error) *Error {
-	return errInvalidRequest(fmt.Sprintf("%s must be %s.", name, want), err)
+	return errBadField(fmt.Sprintf("%s must be %s.", name, want), err)
 }
 
 // str decodes member name as a string; null is "".
@@ -262,7 +235,7 @@ func (f fields) prefixes(name string) (keys.Change[[]netip.Prefix], *Error) {
 	for i, s := range c.Value {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return keys.Change[[]netip.Prefix]{}, errInvalidRequest(
+			return keys.Change[[]netip.Prefix]{}, errBadField(
 				fmt.Sprintf("%s[%d] is not a CIDR prefix such as \"10.0.0.0/8\".", name, i), err)
 		}
 		ps[i] = p
@@ -317,7 +290,7 @@ func childOptions(f fields) (keys.ChildOptions, *Error) {
 func parseKeyID(s string) (uuid.UUID, *Error) {
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return uuid.Nil, errInvalidRequest("The key ID in the path must be a UUID such as 0192f6c4-8c1e-7d3a-9b2f-3c4d5e6f7a8b.", err)
+		return uuid.Nil, errBadField("The key ID in the path must be a UUID such as 0192f6c4-8c1e-7d3a-9b2f-3c4d5e6f7a8b.", err)
 	}
 	return id, nil
 }
@@ -329,13 +302,13 @@ func pageOptions(r *http.Request) (keys.PageOptions, *Error) {
 	if vs, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(vs[0])
 		if err != nil || n < 1 || n > keys.MaxPageSize || len(vs) > 1 {
-			return o, errInvalidRequest(fmt.Sprintf("limit must be one integer from 1 to %d.", keys.MaxPageSize), err)
+			return o, errBadField(fmt.Sprintf("limit must be one integer from 1 to %d.", keys.MaxPageSize), err)
 		}
 		o.Limit = n
 	}
 	if vs, ok := q["cursor"]; ok {
 		if len(vs) > 1 || vs[0] == "" {
-			return o, errInvalidRequest("cursor must be the next_cursor of a previous page.", nil)
+			return o, errBadField("cursor must be the next_cursor of a previous page.", nil)
 		}
 		o.Cursor = vs[0]
 	}
@@ -345,7 +318,7 @@ func pageOptions(r *http.Request) (keys.PageOptions, *Error) {
 			o.IncludeRevoked = true
 		case len(vs) == 1 && vs[0] == "false":
 		default:
-			return o, errInvalidRequest("include_revoked must be true or false.", nil)
+			return o, errBadField("include_revoked must be true or false.", nil)
 		}
 	}
 	return o, nil
@@ -360,7 +333,7 @@ func usageMonth(r *http.Request) (time.Time, *Error) {
 	}
 	t, err := time.Parse("2006-01", vs[0])
 	if err != nil || len(vs) > 1 || len(vs[0]) != 7 || t.Year() < 1970 {
-		return time.Time{}, errInvalidRequest("month must be a calendar month such as 2026-11.", err)
+		return time.Time{}, errBadField("month must be a calendar month such as 2026-11.", err)
 	}
 	return t, nil
 }

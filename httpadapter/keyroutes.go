@@ -84,7 +84,7 @@ func (h *Handler) serveMgmt(w http.ResponseWriter, r *http.Request, path string)
 // contract's order: the body (413), credentials (401/403) and the rate
 // (429). body is read for POST and PATCH and drained otherwise.
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request, manage bool) (caller, []byte, bool) {
-	var body []byte
+	body := &reqBody{}
 	var e *Error
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 		body, e = h.readBody(w, r)
@@ -96,11 +96,16 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, manage bool) (ca
 		return caller{}, nil, false
 	}
 	c, e := h.authorize(w, r, manage)
+	if e == nil {
+		// A body that could not be read, or one sent while MaxBodyBytes
+		// is negative, is refused at the content stage.
+		e = body.refused
+	}
 	if e != nil {
 		h.fail(w, r, e)
 		return caller{}, nil, false
 	}
-	return c, body, true
+	return c, body.data, true
 }
 
 // listKeys serves GET /account/keys.
@@ -238,7 +243,7 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, rawID string
 		return
 	}
 	if k.IsRoot {
-		h.fail(w, r, errInvalidRequest("A root key cannot be deleted; reissue it instead (POST /account/key/reissue).", nil))
+		h.fail(w, r, errInvalidRequest("A root key cannot be deleted; reissue it instead (POST /account/key/reissue)."))
 		return
 	}
 	if err := h.m.RevokeAccountKey(ctx, c.account, id); err != nil {

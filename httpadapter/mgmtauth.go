@@ -34,18 +34,23 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, manage bool)
 		if err != nil {
 			return caller{}, fromKeys(err)
 		}
-		d, rateErr := h.m.AllowRate(ctx, k)
-		setRateHeaders(w, &d)
-		if manage {
-			switch {
-			case !k.IsRoot:
-				return caller{}, errManageForbidden(keys.ErrChildKeyForbidden)
-			case k.Retiring(h.m.Now()):
-				return caller{}, errRootKeyRetired(keys.ErrRootKeyRetired)
-			}
+		// Credentials come before the rate: a refusal here wins over a
+		// 429, though the request is counted all the same.
+		forbidden := h.checkNetwork(r, &k)
+		switch {
+		case forbidden != nil || !manage:
+		case !k.IsRoot:
+			forbidden = errManageForbidden(keys.ErrChildKeyForbidden)
+		case k.Retiring(h.m.Now()):
+			forbidden = errRootKeyRetired(keys.ErrRootKeyRetired)
 		}
-		if rateErr != nil {
-			return caller{}, refusal(&d, rateErr)
+		d, err := h.m.AllowRate(ctx, k)
+		setRateHeaders(w, &d)
+		switch {
+		case forbidden != nil && (err == nil || errors.Is(err, keys.ErrRateLimited)):
+			return caller{}, forbidden
+		case err != nil:
+			return caller{}, refusal(&d, err)
 		}
 		return caller{account: k.AccountID, key: &k}, nil
 	}

@@ -160,7 +160,9 @@ func TestChildKeyRateOverride(t *testing.T) {
 			limit: "1", remaining: "0", reset: start.Add(time.Minute), retryAfter: "60"},
 		{path: "/account/key", token: child, status: 429, code: "rate_limited",
 			limit: "1", remaining: "0", reset: start.Add(time.Minute), retryAfter: "60"},
-		{method: "POST", path: "/account/key/reissue", token: child, status: 429, code: "rate_limited",
-			limit: "1", remaining: "0", reset: start.Add(time.Minute), retryAfter: "60"},
+		// Credentials are checked before the rate (DESIGN 5.6): a child
+		// on reissue is forbidden, rate limit or not, and still counted.
+		{method: "POST", path: "/account/key/reissue", token: child, status: 403, code: "child_key_forbidden",
+			limit: "1", remaining: "0", reset: start.Add(time.Minute)},
 	})
 }
