@@ -16,7 +16,6 @@ type caller struct {
 	key *keys.Key
 }
 
-
 // authorize authenticates a key-management request and counts it against
 // the per-minute rate (never the quota), in the order of the contract:
 // credentials (401, then the 403 of a key that may not use the route),
