@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -490,5 +491,23 @@ func TestDisableKeyManagement(t *testing.T) {
 	}
 	if rec := g.send("GET", "/account/key", g.root.Secret, ""); rec.Code != 200 {
 		t.Fatalf("GET /account/key = %d", rec.Code)
+	}
+}
+
+func TestUsageRouteNetworks(t *testing.T) {
+	g := newMgmt(t, httpadapter.Options{})
+	c := g.fixture.child(t, "acct_1", keys.ChildOptions{AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	r := httptest.NewRequest("GET", "/account/usage", nil)
+	r.Header.Set("Authorization", "Bearer "+c.Secret)
+	r.RemoteAddr = "192.0.2.1:1234"
+	rec := httptest.NewRecorder()
+	g.mux.ServeHTTP(rec, r)
+	checkError(t, rec, 403, "ip_not_allowed")
+	checkRateHeaders(t, rec)
+	r.RemoteAddr = "10.2.3.4:1234"
+	rec = httptest.NewRecorder()
+	g.mux.ServeHTTP(rec, r)
+	if rec.Code != 200 {
+		t.Fatalf("from an allowed network: %d %s", rec.Code, rec.Body)
 	}
 }
