@@ -59,6 +59,8 @@ func commands() []command {
 		{"list", "-account ID", "list an account's keys", cmdList},
 		{"show", "-id KEY_ID", "show a key", cmdShow},
 		{"inspect", "< TOKEN", "read a token from standard input and show its key or why it fails", cmdInspect},
+		{"usage", "-account ID [-month YYYY-MM]", "show an account's and its keys' request counts for a month", cmdUsage},
+		{"update", "-id KEY_ID [-name N] [-meta K=V]... [-no-meta]", "rename a key or replace its metadata", cmdUpdate},
 	}
 }
 
