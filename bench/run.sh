@@ -41,6 +41,12 @@ keys Allow - 100 abs
 keys AllowParallel - 100 abs
 keys AuthenticateAllow - - abs
 sqlitestore ReplaceRootKey10000Children - 50000000 abs
+sqlitestore RotateGrace10000Children - 50000000 abs
+keys AuthenticateRichKey AuthenticatePlainKey 1.1 ratio
+keys HasScope32 - 20 abs
+keys HasScope32 HasScope32Floor - ratio
+keys AllowsAddr32 - 50 abs
+keys AllowsAddr32 AllowsAddr32Floor - ratio
 " '
 function median(key,    n, i, j, t, a) {
 	n = cnt[key]

@@ -16,16 +16,21 @@ import (
 func cmdReissue(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlags(e, "reissue")
 	account := fs.String("account", "", "account ID (required)")
+	rf := addReissueFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if err := required("account", *account); err != nil {
 		return err
 	}
+	opts, err := rf.options()
+	if err != nil {
+		return err
+	}
 	return withBackend(ctx, e, c.db, func(b *backend) error {
-		iss, err := b.m.Reissue(ctx, *account)
+		iss, err := b.m.Reissue(ctx, *account, opts...)
 		if err != nil {
-			return err
+			return invalidAsUsage(err)
 		}
 		return printIssued(e.stdout, c.json, iss)
 	})
@@ -38,6 +43,7 @@ func cmdChild(ctx context.Context, e *env, args []string) error {
 	expires := fs.String("expires", "", "expiry: an RFC 3339 time or a duration from now (720h)")
 	rpm := fs.Int("rpm", 0, "per-minute rate override (0: the tier's)")
 	quota := fs.Int64("quota", 0, "monthly quota override (0: the tier's)")
+	rf := addRestrictionFlags(fs)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
@@ -63,10 +69,13 @@ func cmdChild(ctx context.Context, e *env, args []string) error {
 	case *quota > 0:
 		opts.RequestsPerMonth = quota
 	}
+	if err := rf.apply(&opts); err != nil {
+		return err
+	}
 	return withBackend(ctx, e, c.db, func(b *backend) error {
 		iss, err := b.m.IssueChild(ctx, *account, opts)
 		if err != nil {
-			return err
+			return invalidAsUsage(err)
 		}
 		return printIssued(e.stdout, c.json, iss)
 	})

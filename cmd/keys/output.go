@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -16,22 +18,25 @@ import (
 // keyView is a key as the CLI prints it: the fields of the HTTP API's
 // GET /account/key, plus the account and the revocation time.
 type keyView struct {
-	ID             uuid.UUID `json:"id"`
-	AccountID      string    `json:"account_id"`
-	Prefix         string    `json:"key_prefix"`
-	Name           *string   `json:"name"`
-	RootKeyID      uuid.UUID `json:"root_key_id"`
-	IsRoot         bool      `json:"is_root_key"`
-	IsActive       bool      `json:"is_active"`
-	CreatedAt      string    `json:"created_at"`
-	LastUsedAt     *string   `json:"last_used_at"`
-	ExpiresAt      *string   `json:"expires_at"`
-	RevokedAt      *string   `json:"revoked_at"`
-	QuotaOverride  *int64    `json:"quota_requests_per_month_override"`
-	RateOverride   *int      `json:"rate_requests_per_minute_override"`
-	EffectiveQuota int64     `json:"effective_quota_requests_per_month"`
-	EffectiveRate  int       `json:"effective_rate_requests_per_minute"`
-	Status         string    `json:"status"`
+	ID             uuid.UUID         `json:"id"`
+	AccountID      string            `json:"account_id"`
+	Prefix         string            `json:"key_prefix"`
+	Name           *string           `json:"name"`
+	RootKeyID      uuid.UUID         `json:"root_key_id"`
+	IsRoot         bool              `json:"is_root_key"`
+	IsActive       bool              `json:"is_active"`
+	CreatedAt      string            `json:"created_at"`
+	LastUsedAt     *string           `json:"last_used_at"`
+	ExpiresAt      *string           `json:"expires_at"`
+	RevokedAt      *string           `json:"revoked_at"`
+	QuotaOverride  *int64            `json:"quota_requests_per_month_override"`
+	RateOverride   *int              `json:"rate_requests_per_minute_override"`
+	EffectiveQuota int64             `json:"effective_quota_requests_per_month"`
+	EffectiveRate  int               `json:"effective_rate_requests_per_minute"`
+	Scopes         []string          `json:"scopes"`
+	Metadata       map[string]string `json:"metadata"`
+	Networks       []string          `json:"allowed_networks"`
+	Status         string            `json:"status"`
 }
 
 func viewKey(k keys.Key, now time.Time) keyView {
@@ -45,13 +50,23 @@ func viewKey(k keys.Key, now time.Time) keyView {
 	if k.Name != "" {
 		v.Name = &k.Name
 	}
+	v.Scopes, v.Metadata = k.Scopes, k.Metadata
+	for _, p := range k.AllowedNetworks {
+		v.Networks = append(v.Networks, p.String())
+	}
+	if k.Retiring(now) {
+		// As the HTTP API shows it: when the key stops, grace included.
+		v.ExpiresAt = stampPtr(k.StopsAt())
+	}
 	v.Status = status(k, now)
 	return v
 }
 
 func status(k keys.Key, now time.Time) string {
 	switch {
-	case k.RevokedAt != nil:
+	case k.Retiring(now) && k.Active(now):
+		return "retiring"
+	case k.RevokedAt != nil && !k.Retiring(now):
 		return "revoked"
 	case !k.Active(now):
 		return "expired"
@@ -139,12 +154,22 @@ func keyRows(ks []keyView) [][]string {
 			kind = "root"
 		}
 		rows[i] = []string{k.ID.String(), kind, orDash(k.Name), k.Status, k.CreatedAt, orDash(k.LastUsedAt),
-			orDash(k.ExpiresAt), strconv.Itoa(k.EffectiveRate) + "/min", strconv.FormatInt(k.EffectiveQuota, 10) + "/month"}
+			orDash(k.ExpiresAt), strconv.Itoa(k.EffectiveRate) + "/min", strconv.FormatInt(k.EffectiveQuota, 10) + "/month",
+			listText(k.Scopes), listText(k.Networks), metaText(k.Metadata)}
 	}
 	return rows
 }
 
-var keyHeader = []string{"ID", "KIND", "NAME", "STATUS", "CREATED", "LAST USED", "EXPIRES", "RATE", "QUOTA"}
+var keyHeader = []string{"ID", "KIND", "NAME", "STATUS", "CREATED", "LAST USED", "EXPIRES", "RATE", "QUOTA", "SCOPES", "NETWORKS", "METADATA"}
+
+// metaText formats metadata as k=v pairs in key order, "-" for none.
+func metaText(md map[string]string) string {
+	pairs := make([]string, 0, len(md))
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		pairs = append(pairs, k+"="+strconv.Quote(md[k]))
+	}
+	return listText(pairs)
+}
 
 func printKeys(w io.Writer, asJSON bool, ks []keyView) error {
 	if asJSON {
