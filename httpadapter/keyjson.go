@@ -20,12 +20,14 @@ import (
 // so a client may send fields a later version adds.
 
 // appendK appends the key object K: the 13 fields of GET /account/key's
-// key, then scopes, metadata, allowed_networks and revoked_at. expires_at
-// is when the key stops working (a retiring key's grace end, if earlier
-// than its own expiry).
+// key, then scopes, metadata, allowed_networks and revoked_at. A retiring
+// key's expires_at is the earlier of its own expiry and its grace end (its
+// revoked_at); a revoked key shows its own expiry.
 func appendK(b []byte, k *keys.Key, now time.Time) []byte {
 	shown := *k
-	shown.ExpiresAt = k.StopsAt()
+	if k.Retiring(now) {
+		shown.ExpiresAt = k.StopsAt()
+	}
 	b = appendKeyBody(b, &shown, k.Active(now))
 	b = b[:len(b)-2] // reopen {"key":{…}} after its last field
 	b = append(b, `,"scopes":`...)

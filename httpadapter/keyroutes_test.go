@@ -511,3 +511,41 @@ func TestUsageRouteNetworks(t *testing.T) {
 		t.Fatalf("from an allowed network: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestKeyObjectOfRetiringKey checks K during a grace: is_active true,
+// revoked_at the grace end, expires_at the earlier of the key's own expiry
+// and the grace end; and after a DELETE, its own expiry again.
+func TestKeyObjectOfRetiringKey(t *testing.T) {
+	g := newMgmt(t, httpadapter.Options{})
+	soon := start.Add(30 * time.Minute)
+	late := start.Add(48 * time.Hour)
+	c1 := g.fixture.child(t, "acct_1", keys.ChildOptions{ExpiresAt: &soon})
+	c2 := g.fixture.child(t, "acct_1", keys.ChildOptions{ExpiresAt: &late})
+	if _, err := g.m.Reissue(context.Background(), "acct_1", keys.WithGrace(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	graceEnd := "2026-03-02T11:30:01Z"
+	var one struct{ Key kObject }
+	for _, tc := range []struct {
+		id      string
+		expires string
+	}{{c1.Key.ID.String(), "2026-03-02T11:00:00Z"}, {c2.Key.ID.String(), graceEnd}} {
+		decode(t, g.send("GET", "/account/keys/"+tc.id, "session-acct_1", ""), 200, &one)
+		if string(one.Key["is_active"]) != "true" || one.Key.str("revoked_at") != graceEnd || one.Key.str("expires_at") != tc.expires {
+			t.Fatalf("retiring key: %v", one.Key)
+		}
+	}
+	// A retiring child may still be patched, and keeps its grace end.
+	decode(t, g.send("PATCH", "/account/keys/"+c2.Key.ID.String(), "session-acct_1", `{"name":"old"}`), 200, &one)
+	if one.Key.str("revoked_at") != graceEnd || one.Key.str("name") != "old" {
+		t.Fatalf("PATCH of a retiring key: %v", one.Key)
+	}
+	// DELETE ends the grace at once.
+	decode(t, g.send("DELETE", "/account/keys/"+c2.Key.ID.String(), "session-acct_1", ""), 200, &one)
+	if string(one.Key["is_active"]) != "false" || one.Key.str("revoked_at") != "2026-03-02T10:30:01Z" || one.Key.str("expires_at") != "2026-03-04T10:30:00Z" {
+		t.Fatalf("after DELETE of a retiring key: %v", one.Key)
+	}
+	if _, err := g.m.Authenticate(context.Background(), c2.Secret); err == nil {
+		t.Fatal("a deleted retiring key still authenticates")
+	}
+}
