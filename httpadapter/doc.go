@@ -29,6 +29,13 @@
 // new token once, with Cache-Control: no-store. A request body is
 // ignored, and refused over Options.MaxBodyBytes.
 //
+// The key-management routes (keyroutes.go) let a session or a root key
+// list, issue, read, change and revoke the account's child keys (GET and
+// POST /account/keys, GET, PATCH and DELETE /account/keys/{id}), and
+// anyone of the account read the month's usage (GET /account/usage; a
+// child key sees its own entry and the pool). Their JSON bodies ignore
+// unknown fields. Options.DisableKeyManagement turns /account/keys* off.
+//
 // # Limits
 //
 // The account endpoints count against the per-minute rate of the key (a
