@@ -8,8 +8,10 @@
 // An Account belongs to the host service and has a Tier and an
 // email-verified flag. It has at most one active root key; Reissue replaces
 // it (or issues the first) and, in the same atomic step, revokes every child
-// key. IssueChild issues child keys from the active root, optionally named,
-// expiring, or with lower limits. A key's plaintext token is returned once,
+// key, at once or after a grace period (WithGrace), optionally only under a
+// condition (IfRoot, IfNoRoot). IssueChild issues child keys from the
+// active root, optionally named, expiring, with lower limits, scopes,
+// metadata or allowed networks. A key's plaintext token is returned once,
 // in Issued.Secret, and never stored: the store keeps its SHA-256 (or
 // HMAC-SHA-256 with Config.Pepper).
 //

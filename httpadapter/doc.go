@@ -26,8 +26,16 @@
 // API key its own metadata (a child key sees itself), for a session its
 // account's active root key. POST /account/key/reissue, by a session or a
 // root key, replaces the root key, revokes every child, and returns the
-// new token once, with Cache-Control: no-store. A request body is
-// ignored, and refused over Options.MaxBodyBytes.
+// new token once, with Cache-Control: no-store. Its optional body,
+// {"grace_period_seconds": N, "if_root_key_id": "<uuid>"|"none"}, keeps
+// the old keys working for N seconds and makes the reissue conditional
+// (409 root_key_changed); anything else in it is 400 invalid_request, and
+// a body over Options.MaxBodyBytes is 413.
+//
+// RequireKey takes options: WithScopes (403 insufficient_scope) and
+// WithCost. A key with allowed networks is refused from elsewhere (403
+// ip_not_allowed; Options.ClientIP says where a request comes from), and
+// Options can let data routes read the key from X-API-Key or HTTP Basic.
 //
 // The key-management routes (keyroutes.go) let a session or a root key
 // list, issue, read, change and revoke the account's child keys (GET and
@@ -49,8 +57,10 @@
 //
 // Errors are {"error":{"code":"…","message":"…"}} with the status of the
 // Code constants: 401 (always with WWW-Authenticate: Bearer) for missing
-// or bad credentials, 403 for a child key or an unverified email on
-// reissue, 404, 405 with Allow, 413, 429, 500 when the store fails (the
+// or bad credentials, 400 for a bad request body or two credentials, 403
+// for a child key, a retiring root key or an unverified email on reissue
+// and for a missing scope or a client outside the key's networks, 404, 405
+// with Allow, 409, 413, 429, 500 when the store fails (the
 // cause is logged through Options.Logger, never sent), 503 when the
 // Manager is closed. Options.ErrorHandler renders them differently.
 package httpadapter
