@@ -423,6 +423,12 @@ func TestKeyRoutesBadInput(t *testing.T) {
 	if len(ks) != 2 {
 		t.Fatalf("a refused POST issued a key: %d keys", len(ks))
 	}
+	// Unknown fields are ignored, on PATCH as on POST.
+	var same struct{ Key kObject }
+	decode(t, g.send("PATCH", "/account/keys/"+id, g.root.Secret, `{"nmae":"typo","future_field":{"x":[1]}}`), 200, &same)
+	if same.Key.str("name") != "ci" {
+		t.Fatalf("a PATCH of unknown fields changed the key: %v", same.Key)
+	}
 	// The root may be renamed and given metadata.
 	var one struct{ Key kObject }
 	decode(t, g.send("PATCH", "/account/keys/"+g.root.Key.ID.String(), "session-acct_1", `{"name":"main","metadata":{"env":"prod"}}`), 200, &one)
