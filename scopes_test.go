@@ -142,3 +142,33 @@ func TestChildExpiresIn(t *testing.T) {
 		t.Fatalf("after ExpiresIn: %v", err)
 	}
 }
+
+// TestRestrictedKeyNoAllocs: a warm Authenticate of a key with every
+// restriction at its limit, and its checks, allocate nothing.
+func TestRestrictedKeyNoAllocs(t *testing.T) {
+	f := newFixture(t, keys.Config{})
+	f.account(t, "acct_1", keys.Pro)
+	f.reissue(t, "acct_1")
+	opts := keys.ChildOptions{Metadata: map[string]string{}}
+	for i := range keys.MaxScopes {
+		opts.Scopes = append(opts.Scopes, fmt.Sprintf("s%02d:read", i))
+	}
+	for i := range keys.MaxMetadataPairs {
+		opts.Metadata[fmt.Sprint("k", i)] = "v"
+	}
+	for i := range keys.MaxAllowedNetworks {
+		opts.AllowedNetworks = append(opts.AllowedNetworks, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
+	}
+	tok := f.child(t, "acct_1", opts).Secret
+	k := f.auth(t, tok)
+	addr := netip.MustParseAddr("10.31.0.1")
+	n := testing.AllocsPerRun(200, func() {
+		k, _ = f.m.Authenticate(ctx(), tok)
+		if !k.HasScope("s31:read") || !k.AllowsAddr(addr) {
+			t.Fatal("restriction check failed")
+		}
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per Authenticate + HasScope + AllowsAddr, want 0", n)
+	}
+}

@@ -30,8 +30,8 @@ func TestLifecycleUpdatesUseIndexes(t *testing.T) {
 	defer db.Close()
 	for _, q := range []string{
 		"UPDATE keys_api_keys SET revoked_at = 1 WHERE account_id = 'a' AND revoked_at IS NULL",
-		"UPDATE keys_api_keys SET revoked_at = 1 WHERE account_id = 'a' AND revoked_at > 5",
-		"UPDATE keys_api_keys SET revoked_at = 1 WHERE account_id = 'a' AND revoked_at > 5 AND root_key_id = 'r'",
+		"UPDATE keys_api_keys SET revoked_at = 1 WHERE root_key_id IN (SELECT id FROM keys_api_keys WHERE account_id = 'a' AND is_root AND revoked_at > 5) AND revoked_at > 5",
+		"UPDATE keys_api_keys SET revoked_at = 1 WHERE root_key_id = 'r' AND revoked_at > 5",
 		"UPDATE keys_api_keys SET revoked_at = 1 WHERE id = 'k'",
 		"SELECT id FROM keys_api_keys WHERE account_id = 'a' AND is_root AND revoked_at IS NULL",
 		"DELETE FROM keys_key_usage WHERE key_id IN (SELECT id FROM keys_api_keys WHERE account_id = 'a')",

@@ -49,8 +49,7 @@ func (s *Store) InsertChildKey(ctx context.Context, k store.Key) error {
 }
 
 // RevokeKey implements store.Store. Every UPDATE runs on an index: the key
-// by its ID, the account's unrevoked keys on the partial index of them, and
-// its retiring keys on (account_id, revoked_at).
+// by its ID, the rest as in revokeAccountKeys or by root_key_id.
 func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (store.Key, error) {
 	var row keyRow
 	err := s.inTx(ctx, func(tx bun.Tx) error {
@@ -83,8 +82,8 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 			}
 		case k.IsRoot:
 			// A retiring root: its children (retiring with it) go now.
-			_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at > ? AND root_key_id = ?",
-				at, accountID, at, id).Exec(ctx)
+			_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE root_key_id = ? AND revoked_at > ?",
+				at, id, at).Exec(ctx)
 			if err != nil {
 				return err
 			}
@@ -102,17 +101,21 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 
 // revokeAccountKeys sets RevokedAt = at on every key of the account that
 // is not revoked as of now, except that a retiring key keeps an earlier
-// RevokedAt than at: two UPDATEs, one on the partial index of unrevoked
-// keys, one on (account_id, revoked_at) for the retiring ones, so the cost
-// follows the keys changed, not every key the account ever had.
+// RevokedAt than at. Two UPDATEs on indexes, so the cost follows the keys
+// changed, not every key the account ever had: the unrevoked keys through
+// the partial index of them, the retiring ones through the account's
+// retiring roots (a root is its own root_key_id, so the IN list takes the
+// roots along with their children).
 func (s *Store) revokeAccountKeys(ctx context.Context, tx bun.Tx, accountID string, now, at time.Time) error {
 	_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL",
 		someTime(at), accountID).Exec(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE account_id = ? AND revoked_at > ?",
-		someTime(at), accountID, someTime(maxTime(now, at))).Exec(ctx)
+	after := someTime(maxTime(now, at))
+	_, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ? WHERE root_key_id IN (SELECT id FROM "+keysTable+
+		" WHERE account_id = ? AND is_root AND revoked_at > ?) AND revoked_at > ?",
+		someTime(at), accountID, after, after).Exec(ctx)
 	return err
 }
 
