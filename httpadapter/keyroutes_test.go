@@ -555,3 +555,26 @@ func TestKeyObjectOfRetiringKey(t *testing.T) {
 		t.Fatal("a deleted retiring key still authenticates")
 	}
 }
+
+func TestKeyRoutesDefaultPageSize(t *testing.T) {
+	g := newMgmt(t, httpadapter.Options{})
+	for range 55 { // with the root and the fixture's child: 57 keys
+		g.fixture.child(t, "acct_1", keys.ChildOptions{})
+	}
+	var list struct {
+		Keys       []kObject `json:"keys"`
+		NextCursor *string   `json:"next_cursor"`
+	}
+	decode(t, g.send("GET", "/account/keys?include_revoked=false", "session-acct_1", ""), 200, &list)
+	if len(list.Keys) != 50 || list.NextCursor == nil {
+		t.Fatalf("first page: %d keys, next %v", len(list.Keys), list.NextCursor)
+	}
+	decode(t, g.send("GET", "/account/keys?cursor="+*list.NextCursor, "session-acct_1", ""), 200, &list)
+	if len(list.Keys) != 7 || list.NextCursor != nil {
+		t.Fatalf("second page: %d keys, next %v", len(list.Keys), list.NextCursor)
+	}
+	decode(t, g.send("GET", "/account/keys?limit=100", "session-acct_1", ""), 200, &list)
+	if len(list.Keys) != 57 || list.NextCursor != nil {
+		t.Fatalf("limit=100: %d keys", len(list.Keys))
+	}
+}
