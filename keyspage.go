@@ -12,137 +12,140 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-// Page sizes of ListKeysPage.
+// Paging limits of ListKeysPage.
 const (
-	DefaultPageSize = 50
-	MaxPageSize     = 100
+	// DefaultPageLimit is the page size when Page.Limit is 0.
+	DefaultPageLimit = 50
+	// MaxPageLimit is the largest Page.Limit.
+	MaxPageLimit = 100
 )
 
-// PageOptions select a page of ListKeysPage. The zero value is the first
-// page of DefaultPageSize keys, revoked ones left out.
-type PageOptions struct {
-	// Limit is the most keys a page holds, 1 to MaxPageSize; 0 means
-	// DefaultPageSize.
+// Page selects one page of ListKeysPage. The zero value is the first page
+// of DefaultPageLimit keys, revoked keys left out.
+type Page struct {
+	// Limit is the most keys to return, 1 to MaxPageLimit. Default (0):
+	// DefaultPageLimit.
 	Limit int
-	// Cursor is a previous page's NextCursor; "" means the first page.
+	// Cursor is the next cursor a previous call returned; "" (the default)
+	// starts at the account's oldest key.
 	Cursor string
-	// IncludeRevoked adds the keys revoked as of now.
+	// IncludeRevoked adds the keys revoked as of now. Default: false, so
+	// the page holds every key not revoked, expired ones included.
 	IncludeRevoked bool
 }
 
-// KeyPage is one page of an account's keys.
-type KeyPage struct {
-	// Keys are oldest first (by CreatedAt, then ID).
-	Keys []Key
-	// NextCursor fetches the next page; "" on the last one.
-	NextCursor string
-}
-
 // ListKeysPage returns one page of the account's keys, oldest first (by
-// CreatedAt, then ID): every key not revoked as of now (expired ones
-// included), and with IncludeRevoked the revoked ones too. A cursor is a
-// position in that order, not an offset, so paging stays correct while
-// keys are added or revoked between pages: nothing is listed twice, and
-// nothing that existed throughout is skipped. A cursor is opaque and
-// positions within the caller's own account; one that does not decode,
-// or a limit out of range, is ErrInvalidArgument naming "cursor" or
-// "limit". An unknown account is ErrAccountNotFound.
-func (m *Manager) ListKeysPage(ctx context.Context, accountID string, opts PageOptions) (KeyPage, error) {
+// CreatedAt, then ID), and the cursor of the next page, "" after the last.
+// A cursor is an opaque position within the account's keys: paging stays
+// right while keys are issued or revoked between calls (a key present
+// throughout is listed exactly once; new keys come last), and it means
+// nothing for another account. A Limit out of range or a cursor that does
+// not decode is an error wrapping ErrInvalidArgument; an unknown account is
+// ErrAccountNotFound.
+func (m *Manager) ListKeysPage(ctx context.Context, accountID string, p Page) (keys []Key, next string, err error) {
 	if err := m.checkOpen(); err != nil {
-		return KeyPage{}, err
+		return nil, "", err
 	}
-	limit := opts.Limit
-	if limit == 0 {
-		limit = DefaultPageSize
+	limit := p.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultPageLimit
+	case limit < 0 || limit > MaxPageLimit:
+		return nil, "", invalidf("page limit %d is not between 1 and %d", p.Limit, MaxPageLimit)
 	}
-	if limit < 1 || limit > MaxPageSize {
-		return KeyPage{}, invalidf("limit %d must be between 1 and %d", opts.Limit, MaxPageSize)
-	}
-	var after *keyPosition
-	if opts.Cursor != "" {
-		p, ok := decodeCursor(opts.Cursor)
-		if !ok {
-			return KeyPage{}, invalidf("cursor is not one this API returned")
-		}
-		after = &p
+	after, err := decodeCursor(p.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	a, err := m.account(ctx, accountID)
 	if err != nil {
-		return KeyPage{}, err
+		return nil, "", err
 	}
-	stored, err := m.pageSource(ctx, accountID)
+	// One more than asked tells whether another page follows.
+	ks, err := m.keysAfter(ctx, accountID, after, limit+1, p.IncludeRevoked, m.clock())
 	if err != nil {
-		return KeyPage{}, err
+		return nil, "", err
 	}
-	now := m.clock()
-	page := KeyPage{Keys: make([]Key, 0, min(limit, len(stored)))}
-	for i := range stored {
-		sk := &stored[i]
-		if after != nil && !after.before(sk) {
-			continue
-		}
-		if !opts.IncludeRevoked && sk.RevokedAt != nil && !sk.RevokedAt.After(now) {
-			continue
-		}
-		if len(page.Keys) == limit {
-			last := page.Keys[limit-1]
-			page.NextCursor = encodeCursor(keyPosition{created: last.CreatedAt, id: last.ID})
-			break
-		}
-		page.Keys = append(page.Keys, m.keyFromStore(*sk, a))
+	if len(ks) > limit {
+		ks = ks[:limit]
+		last := ks[limit-1]
+		next = encodeCursor(keyCursor{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
-	return page, nil
+	out := make([]Key, len(ks))
+	for i, k := range ks {
+		out[i] = m.keyFromStore(k, a)
+	}
+	return out, next, nil
 }
 
-// pageSource returns the account's keys in list order, the seam where a
-// store's own paging plugs in.
-func (m *Manager) pageSource(ctx context.Context, accountID string) ([]store.Key, error) {
-	ks, err := m.store.ListKeys(ctx, accountID)
+// keysAfter returns at most limit keys of the account after the position
+// after, in list order, leaving out those revoked as of now unless
+// includeRevoked. It filters the store's full list: the seam where a
+// store's own paging (a keyset query) plugs in.
+func (m *Manager) keysAfter(ctx context.Context, accountID string, after keyCursor, limit int, includeRevoked bool, now time.Time) ([]store.Key, error) {
+	all, err := m.store.ListKeys(ctx, accountID)
 	if err != nil {
 		return nil, mapStoreErr(err, nil, "listing keys")
 	}
-	return ks, nil
-}
-
-// keyPosition is a place in the list order: a key's creation time (to
-// the microsecond, as stores keep it) and ID.
-type keyPosition struct {
-	created time.Time
-	id      uuid.UUID
-}
-
-// before reports whether p sorts before k.
-func (p keyPosition) before(k *store.Key) bool {
-	pc, kc := p.created.UnixMicro(), k.CreatedAt.UnixMicro()
-	if pc != kc {
-		return pc < kc
+	out := make([]store.Key, 0, min(limit, len(all)))
+	for _, k := range all {
+		if len(out) == limit {
+			break
+		}
+		if !after.before(&k) || !includeRevoked && k.RevokedAt != nil && !k.RevokedAt.After(now) {
+			continue
+		}
+		out = append(out, k)
 	}
-	return bytes.Compare(p.id[:], k.ID[:]) < 0
+	return out, nil
 }
 
-// cursorVersion leads every cursor, so the format can change without old
-// cursors being misread.
-const cursorVersion = 1
+// keyCursor is a position in the list order: a key's creation time (to
+// the microsecond, as stores keep it) and ID. The zero value is the
+// position before the first key.
+type keyCursor struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
 
-func encodeCursor(p keyPosition) string {
-	var b [1 + 8 + 16]byte
-	b[0] = cursorVersion
-	binary.BigEndian.PutUint64(b[1:9], uint64(p.created.UnixMicro()))
-	copy(b[9:], p.id[:])
+// before reports whether c comes before k.
+func (c keyCursor) before(k *store.Key) bool {
+	if c.CreatedAt.IsZero() && c.ID == uuid.Nil {
+		return true
+	}
+	if cmp := c.CreatedAt.Compare(k.CreatedAt); cmp != 0 {
+		return cmp < 0
+	}
+	return bytes.Compare(c.ID[:], k.ID[:]) < 0
+}
+
+// cursorLen is the size of a decoded cursor: Unix microseconds (8 bytes,
+// big-endian) and the key ID (16 bytes).
+const cursorLen = 8 + 16
+
+// encodeCursor writes c as unpadded URL-safe base64, fit for a query
+// string. It is not signed: a cursor only positions a list within the
+// caller's own account, so a forged one shows nothing more.
+func encodeCursor(c keyCursor) string {
+	var b [cursorLen]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(c.CreatedAt.UnixMicro()))
+	copy(b[8:], c.ID[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func decodeCursor(s string) (keyPosition, bool) {
-	var b [1 + 8 + 16]byte
-	if base64.RawURLEncoding.EncodedLen(len(b)) != len(s) {
-		return keyPosition{}, false
+// decodeCursor reads what encodeCursor wrote; "" is the start.
+func decodeCursor(s string) (keyCursor, error) {
+	if s == "" {
+		return keyCursor{}, nil
 	}
-	n, err := base64.RawURLEncoding.Strict().Decode(b[:], []byte(s))
-	if err != nil || n != len(b) || b[0] != cursorVersion {
-		return keyPosition{}, false
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != cursorLen {
+		return keyCursor{}, invalidf("the page cursor is not one this library made")
 	}
-	var p keyPosition
-	p.created = time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))).UTC()
-	copy(p.id[:], b[9:])
-	return p, true
+	c := keyCursor{CreatedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8]))).UTC()}
+	copy(c.ID[:], b[8:])
+	if c.ID == uuid.Nil {
+		return keyCursor{}, invalidf("the page cursor is not one this library made")
+	}
+	return c, nil
 }

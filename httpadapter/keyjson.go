@@ -298,13 +298,13 @@ func parseKeyID(s string) (uuid.UUID, *Error) {
 }
 
 // pageOptions parses ?limit=, ?cursor= and ?include_revoked=.
-func pageOptions(r *http.Request) (keys.PageOptions, *Error) {
-	var o keys.PageOptions
+func pageOptions(r *http.Request) (keys.Page, *Error) {
+	var o keys.Page
 	q := r.URL.Query()
 	if vs, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(vs[0])
-		if err != nil || n < 1 || n > keys.MaxPageSize || len(vs) > 1 {
-			return o, errBadField(fmt.Sprintf("limit must be one integer from 1 to %d.", keys.MaxPageSize), err)
+		if err != nil || n < 1 || n > keys.MaxPageLimit || len(vs) > 1 {
+			return o, errBadField(fmt.Sprintf("limit must be one integer from 1 to %d.", keys.MaxPageLimit), err)
 		}
 		o.Limit = n
 	}

@@ -119,25 +119,25 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	page, err := h.m.ListKeysPage(r.Context(), c.account, opts)
+	ks, next, err := h.m.ListKeysPage(r.Context(), c.account, opts)
 	if err != nil {
 		h.fail(w, r, mgmtError(err, http.StatusNotFound))
 		return
 	}
 	now := h.m.Now()
-	b := make([]byte, 0, 64+len(page.Keys)*640)
+	b := make([]byte, 0, 64+len(ks)*640)
 	b = append(b, `{"keys":[`...)
-	for i := range page.Keys {
+	for i := range ks {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendKObject(b, &page.Keys[i], now)
+		b = appendKObject(b, &ks[i], now)
 	}
 	b = append(b, `],"next_cursor":`...)
-	if page.NextCursor == "" {
+	if next == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, page.NextCursor)
+		b = appendString(b, next)
 	}
 	b = append(b, '}')
 	w.Header()["Cache-Control"] = noStore
