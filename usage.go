@@ -40,7 +40,9 @@ type UsageCount struct {
 
 // KeyUsage is one key's entry in a Usage.
 type KeyUsage struct {
+	// Key is the key, as ListKeys returns it.
 	Key Key
+	// UsageCount is its count against its effective quota.
 	UsageCount
 }
 

@@ -17,7 +17,9 @@ var ErrRevoked = errors.New("store: key revoked")
 // pointer, slice or map) clears it. So a change can tell "leave alone"
 // from "clear", which a bare pointer cannot.
 type Set[T any] struct {
-	Set   bool
+	// Set reports whether the field changes.
+	Set bool
+	// Value is the new value when Set.
 	Value T
 }
 
