@@ -32,6 +32,9 @@ type Manager struct {
 	stepped                 *steppedClock // Config.Clock's; nil without
 
 	lastUsed lastUsedQueue
+	// flushMu is held by a usage flush (write) and by Usage (read), so
+	// that Usage never sees a count both pending and stored, or neither.
+	flushMu sync.RWMutex
 
 	// cancelSubscribe stops the store.Notifier subscription, if any.
 	cancelSubscribe context.CancelFunc

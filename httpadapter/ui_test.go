@@ -67,3 +67,9 @@ func TestScriptBudgetAndCSPHygiene(t *testing.T) {
 		}
 	}
 }
+
+func TestScriptOffWithKeyManagement(t *testing.T) {
+	f := newFixture(t, keys.Config{}, httpadapter.Options{DisableKeyManagement: true})
+	checkError(t, f.do(req{path: f.h.ScriptURL()}), http.StatusNotFound, "not_found")
+	checkError(t, f.do(req{path: "/account/ui/keys.js"}), http.StatusNotFound, "not_found")
+}
