@@ -20,6 +20,7 @@
 // Events:
 //   keys-error    detail {code, message}   an API call failed
 //   keys-changed  detail {action, id}      a key was created, revoked or reissued
+//   keys-rendered detail {dataAt}          the page was drawn (dataAt: when its data had arrived)
 const CSS = `
 :host{display:block;font:15px/1.45 system-ui,sans-serif;color:var(--fg);background:var(--bg);
 --fg:#1b1f24;--bg:#fff;--mute:#57606a;--line:#d0d7de;--card:#f6f8fa;--acc:#0b57d0;--acc-fg:#fff;
@@ -124,7 +125,10 @@ let uid = 0;
 export class KeysManager extends HTMLElement {
   constructor() {
     super();
-    this.getToken = null;
+    // A host may set getToken before the element is upgraded; keep it.
+    const early = Object.getOwnPropertyDescriptor(this, "getToken");
+    if (early) delete this.getToken;
+    this._getToken = early ? early.value : null;
     this._root = this.attachShadow({ mode: "open" });
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
@@ -132,6 +136,13 @@ export class KeysManager extends HTMLElement {
     this._fmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
     this._day = new Intl.DateTimeFormat(undefined, { dateStyle: "long" });
     this._num = new Intl.NumberFormat();
+  }
+
+  // getToken supplies the session token; setting it reloads the page's data.
+  get getToken() { return this._getToken; }
+  set getToken(fn) {
+    this._getToken = fn;
+    if (this.isConnected) this.refresh();
   }
 
   static get observedAttributes() { return ["base-path"]; }
@@ -173,26 +184,29 @@ export class KeysManager extends HTMLElement {
     const gen = (this._gen = (this._gen || 0) + 1);
     let root = null, list = [], usage = null, error = null;
     try {
-      const [r, u] = await Promise.all([
+      // The three reads go out together; only further pages of a long
+      // list wait for the one before.
+      const [r, u, first] = await Promise.all([
         this.api("GET", "key").catch((e) => { if (e.code === "no_active_key") return null; throw e; }),
         this.api("GET", "usage"),
+        this.api("GET", "keys?limit=100"),
       ]);
       root = r && r.key;
       usage = u;
-      let cursor = null;
-      do {
-        const q = "keys?limit=100" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
-        const page = await this.api("GET", q);
+      list = first.keys || [];
+      for (let cursor = first.next_cursor; cursor;) {
+        const page = await this.api("GET", "keys?limit=100&cursor=" + encodeURIComponent(cursor));
         list = list.concat(page.keys || []);
         cursor = page.next_cursor;
-      } while (cursor);
+      }
     } catch (e) {
       error = e;
     }
     if (gen !== this._gen) return; // a newer refresh is under way
+    const dataAt = performance.now();
     this._state = { root, list, usage, error };
     this.render();
-    this.dispatchEvent(new CustomEvent("keys-rendered", { bubbles: true, composed: true }));
+    this.dispatchEvent(new CustomEvent("keys-rendered", { bubbles: true, composed: true, detail: { dataAt } }));
   }
 
   time(s) { return s ? this._fmt.format(new Date(s)) : "never"; }
@@ -255,7 +269,7 @@ export class KeysManager extends HTMLElement {
     const [cls, label] = this.status(k);
     const title = isRoot ? "Root key" : k.name || "Unnamed key";
     const rows = [
-      ["Key", el("code", { text: k.key_prefix + "_…" })],
+      ["Prefix", el("code", { text: k.key_prefix })],
       ["ID", el("code", { text: k.id })],
       ["Created", this.time(k.created_at)],
       ["Last used", this.time(k.last_used_at)],
