@@ -210,6 +210,31 @@ type Store interface {
 	// inserted concurrently under a leaked root is either revoked by it or
 	// refused.
 	RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]Key, error)
+
+	// AuditEvents returns at most limit audit events of the account, newest
+	// first ((OccurredAt, ID) descending, CompareEvents), starting after
+	// the position after (the zero EventCursor starts at the newest).
+	// Paging by position keeps pages right while events are added: newer
+	// events come before the first page, never inside a later one. Events
+	// of a deleted account are kept and returned. limit must be positive;
+	// an account without events yields an empty slice and no error.
+	//
+	// Every change method writes its events (built with NewEvent, the
+	// actor from the context's Audit) in the same transaction as the
+	// change, so a change that fails or changes nothing writes none:
+	//   - CreateAccount: account.created;
+	//   - UpdateAccount: account.tier_changed when Tier is set and
+	//     account.email_verified when EmailVerified is set;
+	//   - RotateRootKey and ReplaceRootKey: key.reissued when the account
+	//     had an active root, key.issued when it had none;
+	//   - InsertChildKey: key.issued;
+	//   - RevokeKey: key.revoked, unless the key was revoked already;
+	//   - RevokeLeaked: key.leaked, one per account of a named key that
+	//     exists (action "revoked" when it revoked one, else "reported");
+	//   - PruneRevoked: keys.pruned, one per account with keys deleted;
+	//   - DeleteAccount: account.deleted.
+	// Event data per type is in the README.
+	AuditEvents(ctx context.Context, accountID string, after EventCursor, limit int) ([]Event, error)
 }
 
 // Notifier is an optional capability of a Store shared by several
