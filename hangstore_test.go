@@ -52,7 +52,7 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
 	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts",
-	"RevokeLeaked"}
+	"RevokeLeaked", "AuditEvents"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -257,4 +257,11 @@ func (s *hangStore) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.
 		return nil, err
 	}
 	return s.Store.RevokeLeaked(ctx, ids, now)
+}
+
+func (s *hangStore) AuditEvents(ctx context.Context, accountID string, after store.EventCursor, limit int) ([]store.Event, error) {
+	if err := s.enter(ctx, "AuditEvents"); err != nil {
+		return nil, err
+	}
+	return s.Store.AuditEvents(ctx, accountID, after, limit)
 }

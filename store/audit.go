@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -67,6 +68,9 @@ type Audit struct {
 	// At is the time of a change whose method takes none (DeleteAccount,
 	// PruneRevoked); the zero value means the store's wall clock.
 	At time.Time
+	// Log, if not nil, holds after the change call returns exactly the
+	// events the call committed (none when it failed).
+	Log *EventLog
 }
 
 type auditKey struct{}
@@ -173,7 +177,7 @@ func NewEvent(ctx context.Context, accountID, typ string, keyID uuid.UUID, at ti
 	if err != nil {
 		id = uuid.New()
 	}
-	return Event{
+	e := Event{
 		ID:         id,
 		AccountID:  accountID,
 		Type:       typ,
@@ -185,6 +189,10 @@ func NewEvent(ctx context.Context, accountID, typ string, keyID uuid.UUID, at ti
 		UserAgent:  clean(a.UserAgent, maxUserAgent),
 		Data:       raw,
 	}
+	if a.Log != nil {
+		a.Log.Add(e)
+	}
+	return e
 }
 
 // clean returns s as valid UTF-8 without NUL, cut to at most max bytes at
@@ -228,4 +236,34 @@ func FirstID(ids []uuid.UUID) uuid.UUID {
 		return uuid.Nil
 	}
 	return slices.MinFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+}
+
+// EventLog collects the events one change call commits, for a caller that
+// passes them on (keys.Config.OnEvent) without reading them back. Safe for
+// concurrent use.
+type EventLog struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Add records e; NewEvent calls it for the Audit's Log.
+func (l *EventLog) Add(e Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+// Reset forgets every event: a backend calls it when a transaction is
+// retried or fails, so the log holds only what committed.
+func (l *EventLog) Reset() {
+	l.mu.Lock()
+	l.events = nil
+	l.mu.Unlock()
+}
+
+// Events returns the events recorded, oldest first.
+func (l *EventLog) Events() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
 }
