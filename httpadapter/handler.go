@@ -177,6 +177,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.reissue(w, r)
 	default:
+		if h.serveAudit(w, r, path) {
+			return
+		}
 		h.fail(w, r, errNotFound())
 	}
 }
@@ -308,6 +311,7 @@ func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token str
 	// ReissueFrom, not Reissue: the key may have been revoked by another
 	// process since this Manager cached it, and a revoked root key must not
 	// mint its successor.
+	ctx = h.actorContext(r, credential{apiKey: true}, &k)
 	iss, err := h.m.ReissueFrom(ctx, k, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
@@ -339,6 +343,7 @@ func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct 
 	if e != nil {
 		return keys.Issued{}, e
 	}
+	ctx = h.actorContext(r, credential{account: acct}, nil)
 	iss, err := h.m.Reissue(ctx, acct, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
