@@ -43,7 +43,7 @@ func TestAuditEventsRecordActor(t *testing.T) {
 	}
 	want := []struct {
 		typ, actor, actorID string
-		key               uuid.UUID
+		key                 uuid.UUID
 	}{
 		{keys.EventKeyRevoked, keys.ActorSession, "acct_1", child.Key.ID},
 		{keys.EventKeyReissued, keys.ActorSession, "acct_1", uuid.Nil},
