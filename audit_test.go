@@ -371,3 +371,27 @@ func jsonHas(raw []byte, key string, want any) bool {
 	var m map[string]any
 	return json.Unmarshal(raw, &m) == nil && m[key] == want
 }
+
+// TestLeakEventCarriesReport checks the key.leaked event of a report: the
+// report's url and source, and "reported" for a report made again.
+func TestLeakEventCarriesReport(t *testing.T) {
+	f := newFixture(t, keys.Config{})
+	f.account(t, "acct_1", keys.Pro)
+	f.reissue(t, "acct_1")
+	child := f.child(t, "acct_1", keys.ChildOptions{})
+	c := keys.WithLeakSource(ctx(), "https://github.com/o/r/blob/main/.env", "content")
+	for _, action := range []string{"revoked", "reported"} {
+		if _, err := f.m.RevokeLeaked(c, []string{child.Secret}); err != nil {
+			t.Fatal(err)
+		}
+		evs, _, err := f.m.AuditEvents(ctx(), "acct_1", keys.Page{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := evs[0]
+		if e.Type != keys.EventKeyLeaked || e.KeyID != child.Key.ID || !jsonHas(e.Data, "action", action) ||
+			!jsonHas(e.Data, "url", "https://github.com/o/r/blob/main/.env") || !jsonHas(e.Data, "source", "content") {
+			t.Fatalf("leak event %s %s, want action %s with the report's url and source", e.Type, e.Data, action)
+		}
+	}
+}
