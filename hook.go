@@ -165,7 +165,7 @@ func (m *Manager) observe(k *Key, d *Decision, wall int64) {
 	level := 0
 	if d.poolLimit > 0 {
 		switch used := d.poolLimit - d.poolLeft; {
-		case d.poolLeft <= 0 || d.Reason == ErrQuotaExceeded:
+		case d.poolLeft <= 0:
 			level = 100
 		case used*5 >= d.poolLimit*4:
 			level = 80

@@ -183,6 +183,7 @@ type Store interface {
 	// DeleteAccount removes the account, every key of it and every usage
 	// count of it (the account's and its keys'), in one atomic step, for an
 	// erasure request: afterwards its tokens are unknown and its ID is free.
+	// Its audit events stay (AuditEvents), with account.deleted added.
 	// It returns ErrNotFound if no such account exists.
 	DeleteAccount(ctx context.Context, id string) error
 
