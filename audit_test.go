@@ -98,6 +98,14 @@ func TestAuditEventsRecordActor(t *testing.T) {
 	if err != nil || len(after) != len(evs)+1 || after[0].Type != keys.EventAccountDeleted {
 		t.Fatalf("after deletion: %d events, %v; want %d, newest account.deleted", len(after), err, len(evs)+1)
 	}
+	// Retention: the clock is at 3s; events before 2.5s (created, two
+	// issued, reissued) go.
+	if n, err := f.m.PruneAuditEvents(ctx(), 500*time.Millisecond); err != nil || n != 4 {
+		t.Fatalf("PruneAuditEvents = %d, %v; want 4", n, err)
+	}
+	if _, err := f.m.PruneAuditEvents(ctx(), -time.Second); !errors.Is(err, keys.ErrInvalidArgument) {
+		t.Fatalf("PruneAuditEvents(-1s) = %v, want ErrInvalidArgument", err)
+	}
 }
 
 // hookRecorder is an OnEvent that passes events to a channel.

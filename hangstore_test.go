@@ -52,7 +52,7 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
 	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts",
-	"RevokeLeaked", "AuditEvents"}
+	"RevokeLeaked", "AuditEvents", "PruneAuditEvents"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -264,4 +264,11 @@ func (s *hangStore) AuditEvents(ctx context.Context, accountID string, after sto
 		return nil, err
 	}
 	return s.Store.AuditEvents(ctx, accountID, after, limit)
+}
+
+func (s *hangStore) PruneAuditEvents(ctx context.Context, before time.Time) (int, error) {
+	if err := s.enter(ctx, "PruneAuditEvents"); err != nil {
+		return 0, err
+	}
+	return s.Store.PruneAuditEvents(ctx, before)
 }

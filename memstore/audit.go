@@ -44,3 +44,27 @@ func optTime(t *time.Time) any {
 	}
 	return t.UTC()
 }
+
+// PruneAuditEvents implements store.Store.
+func (s *Store) PruneAuditEvents(_ context.Context, before time.Time) (int, error) {
+	before = utc(before)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for acct, evs := range s.events {
+		kept := evs[:0]
+		for _, e := range evs {
+			if e.OccurredAt.Before(before) {
+				n++
+				continue
+			}
+			kept = append(kept, e)
+		}
+		if len(kept) == 0 {
+			delete(s.events, acct)
+		} else {
+			s.events[acct] = kept
+		}
+	}
+	return n, nil
+}

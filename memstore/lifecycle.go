@@ -98,6 +98,9 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	}
 	delete(s.activeRoot, id)
 	delete(s.accounts, id)
+	for i := range s.events[id] {
+		s.events[id][i].IP, s.events[id][i].UserAgent = "", ""
+	}
 	s.eventLocked(ctx, id, store.EventAccountDeleted, uuid.Nil, time.Time{}, map[string]any{})
 	return nil
 }

@@ -183,7 +183,9 @@ type Store interface {
 	// DeleteAccount removes the account, every key of it and every usage
 	// count of it (the account's and its keys'), in one atomic step, for an
 	// erasure request: afterwards its tokens are unknown and its ID is free.
-	// Its audit events stay (AuditEvents), with account.deleted added.
+	// Its audit events stay (AuditEvents), with account.deleted added, but
+	// lose their IP and UserAgent (personal data): what remains names the
+	// account and its keys by ID only.
 	// It returns ErrNotFound if no such account exists.
 	DeleteAccount(ctx context.Context, id string) error
 
@@ -236,6 +238,11 @@ type Store interface {
 	//   - DeleteAccount: account.deleted.
 	// Event data per type is in the README.
 	AuditEvents(ctx context.Context, accountID string, after EventCursor, limit int) ([]Event, error)
+
+	// PruneAuditEvents deletes, in one atomic step, every audit event (of
+	// any account, deleted or not) whose OccurredAt is before before, and
+	// returns how many. It writes no event.
+	PruneAuditEvents(ctx context.Context, before time.Time) (int, error)
 }
 
 // Notifier is an optional capability of a Store shared by several

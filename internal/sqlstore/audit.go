@@ -80,3 +80,23 @@ func optTimeData(t *time.Time) any {
 	}
 	return t.UTC().Truncate(time.Microsecond)
 }
+
+// eventsTable holds the audit events.
+const eventsTable = "keys_audit_events"
+
+// PruneAuditEvents implements store.Store with one DELETE.
+func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		res, err := tx.NewRaw("DELETE FROM "+eventsTable+" WHERE occurred_at < ?", someTime(before)).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, s.wrap("prune audit events", err)
+	}
+	return int(n), nil
+}

@@ -108,6 +108,8 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 			"DELETE FROM " + accountUsageTable + " WHERE account_id = ?",
 			"DELETE FROM " + keysTable + " WHERE account_id = ?",
 			"DELETE FROM " + accountsTable + " WHERE id = ?",
+			// The events stay, naming the account and its keys by ID only.
+			"UPDATE " + eventsTable + " SET ip = '', user_agent = '' WHERE account_id = ?",
 		}
 		for _, q := range stmts {
 			if _, err := tx.NewRaw(q, id).Exec(ctx); err != nil {

@@ -22,6 +22,7 @@ var auditTests = []struct {
 	{"AuditFailedChangeWritesNone", testAuditFailedChangeWritesNone},
 	{"AuditHostileText", testAuditHostileText},
 	{"AuditEventsPaging", testAuditEventsPaging},
+	{"AuditDeletedAccountAndPrune", testAuditDeletedAccountAndPrune},
 }
 
 // auditCtx is a context whose changes are made by an API key from a client.
@@ -314,5 +315,49 @@ func testAuditEventsPaging(t *testing.T, s store.Store) {
 		if i > 0 && store.CompareEvents(want[i-1], want[i]) >= 0 {
 			t.Fatalf("events %d and %d out of order", i-1, i)
 		}
+	}
+}
+
+func testAuditDeletedAccountAndPrune(t *testing.T, s store.Store) {
+	c := auditCtx(t)
+	for i, acct := range []string{"a", "b"} {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		if err := s.CreateAccount(c, store.Account{ID: acct, CreatedAt: at, UpdatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "a" at t0, "b" at t0+1h; delete "a" at t0+2h (its own clock).
+	if err := s.DeleteAccount(store.WithAudit(c, store.Audit{ActorType: store.ActorOperator, ActorID: "root", IP: "10.0.0.1", At: t0.Add(2 * time.Hour)}), "a"); err != nil {
+		t.Fatal(err)
+	}
+	evs := allEvents(t, s, "a")
+	if len(evs) != 2 || evs[0].Type != store.EventAccountDeleted || evs[1].Type != store.EventAccountCreated {
+		t.Fatalf("deleted account's events: %+v", evs)
+	}
+	if !evs[0].OccurredAt.Equal(t0.Add(2*time.Hour)) || evs[0].ActorType != store.ActorOperator {
+		t.Fatalf("account.deleted at %s by %s, want the Audit's time and actor", evs[0].OccurredAt, evs[0].ActorType)
+	}
+	// The events before the deletion lose IP and user agent; the
+	// deletion's own keeps who erased the account.
+	if evs[0].IP != "10.0.0.1" {
+		t.Fatalf("account.deleted ip %q, want the deleter's", evs[0].IP)
+	}
+	for _, e := range evs[1:] {
+		if e.IP != "" || e.UserAgent != "" {
+			t.Fatalf("a deleted account's event keeps ip %q, user agent %q", e.IP, e.UserAgent)
+		}
+	}
+	if b := allEvents(t, s, "b"); len(b) != 1 || b[0].IP == "" {
+		t.Fatalf("another account's events changed: %+v", b)
+	}
+	// Prune before t0+1h: only "a"'s creation goes.
+	if n, err := s.PruneAuditEvents(c, t0.Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("PruneAuditEvents = %d, %v; want 1", n, err)
+	}
+	if a, b := allEvents(t, s, "a"), allEvents(t, s, "b"); len(a) != 1 || a[0].Type != store.EventAccountDeleted || len(b) != 1 {
+		t.Fatalf("after pruning: a %d events, b %d", len(a), len(b))
+	}
+	if n, err := s.PruneAuditEvents(c, t0.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("second PruneAuditEvents = %d, %v; want 0", n, err)
 	}
 }
