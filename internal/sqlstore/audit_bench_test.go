@@ -21,9 +21,9 @@ import (
 // INSERT in the same transaction, no second transaction or fsync.
 func BenchmarkReissueAudit(b *testing.B) {
 	for _, on := range []bool{true, false} {
-		name := "events"
+		name := "with_events"
 		if !on {
-			name = "floor_no_events"
+			name = "floor_without"
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
