@@ -143,7 +143,11 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if countQuota {
 		if q = ks.checkQuota(k, n); !q.allowed {
 			a.mu.Unlock()
-			return quotaRefusal(&q, span, now.wall), ErrQuotaExceeded
+			d := quotaRefusal(&q, span, now.wall)
+			if m.hook != nil {
+				m.observe(k, &d, now.wall)
+			}
+			return d, ErrQuotaExceeded
 		}
 	}
 	if m.limiter == nil {
@@ -174,7 +178,11 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 			}
 		}
 	}
-	return decision(&q, &r, span, n, countQuota, now.wall), r.err()
+	d := decision(&q, &r, span, n, countQuota, now.wall)
+	if m.hook != nil {
+		m.observe(k, &d, now.wall)
+	}
+	return d, r.err()
 }
 
 // takeRate asks the configured Limiter.
