@@ -594,3 +594,37 @@ func TestKeyRoutesDefaultPageSize(t *testing.T) {
 		t.Fatalf("limit=100: %d keys", len(list.Keys))
 	}
 }
+
+// Changes through the key routes are recorded with their caller: the root
+// key that made them, or the session's account.
+func TestKeyRoutesRecordTheActor(t *testing.T) {
+	g := newMgmt(t, httpadapter.Options{})
+	rec := g.send("POST", "/account/keys", g.root.Secret, `{"name":"by-key"}`)
+	if rec.Code != 201 {
+		t.Fatalf("POST: %d %s", rec.Code, rec.Body)
+	}
+	id := g.child.Key.ID.String()
+	if rec := g.send("PATCH", "/account/keys/"+id, "session-acct_1", `{"name":"renamed"}`); rec.Code != 200 {
+		t.Fatalf("PATCH: %d %s", rec.Code, rec.Body)
+	}
+	if rec := g.send("DELETE", "/account/keys/"+id, "session-acct_1", ""); rec.Code != 200 {
+		t.Fatalf("DELETE: %d %s", rec.Code, rec.Body)
+	}
+	events, _, err := g.m.AuditEvents(context.Background(), "acct_1", keys.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]keys.EventActor{
+		"key.issued":  {Type: "api_key", ID: g.root.Key.ID.String()},
+		"key.updated": {Type: "session", ID: "acct_1"},
+		"key.revoked": {Type: "session", ID: "acct_1"},
+	}
+	for _, e := range events[:3] { // newest first: the three above
+		if w, ok := want[e.Type]; !ok || e.Actor != w {
+			t.Errorf("%s by %+v, want %+v", e.Type, e.Actor, want[e.Type])
+		}
+		if e.IP == "" {
+			t.Errorf("%s has no client IP", e.Type)
+		}
+	}
+}
