@@ -131,10 +131,12 @@ func TestJWKSRotationWhileRequestsFlow(t *testing.T) {
 
 	var cur atomic.Pointer[string]
 	cur.Store(&tok1)
-	var failures, served atomic.Int64
+	var failures, served, epoch atomic.Int64
+	const flows = 4
+	var done [flows]atomic.Int64 // the epoch each flow's last request began in
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 4 {
+	for i := range flows {
 		wg.Go(func() {
 			for {
 				select {
@@ -142,18 +144,25 @@ func TestJWKSRotationWhileRequestsFlow(t *testing.T) {
 					return
 				default:
 				}
+				e := epoch.Load()
 				if _, err := v.VerifySession(context.Background(), *cur.Load()); err != nil {
 					failures.Add(1)
 					t.Errorf("a valid token was refused mid-rotation: %v", err)
 				}
 				served.Add(1)
+				done[i].Store(e)
 			}
 		})
 	}
-	wait := func() { // let the flow run through the current state
-		n := served.Load()
-		for served.Load() < n+20 {
-			time.Sleep(time.Millisecond)
+	// wait lets the flow run through the current state: every flow
+	// finishes a request begun after the call (a flow still holding the
+	// previous token must not meet the next step's withdrawal of its key).
+	wait := func() {
+		e := epoch.Add(1)
+		for i := range done {
+			for done[i].Load() < e {
+				time.Sleep(time.Millisecond)
+			}
 		}
 	}
 
