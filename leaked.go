@@ -61,7 +61,9 @@ func (m *Manager) FindLeaked(ctx context.Context, tokens []string) (LeakReport, 
 //
 // Each revocation is logged at Warn level with the key's ID and account
 // (never the token). The key.leaked audit event is not written yet.
-func (m *Manager) RevokeLeaked(ctx context.Context, tokens []string) (LeakReport, error) {
+func (m *Manager) RevokeLeaked(ctx context.Context, tokens []string) (_ LeakReport, err error) {
+	ctx, span := m.startOp(ctx, "keys.RevokeLeaked")
+	defer span.end(&err)
 	if err := m.checkOpen(); err != nil {
 		return LeakReport{}, err
 	}

@@ -143,6 +143,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if countQuota {
 		if q = ks.checkQuota(k, n); !q.allowed {
 			a.mu.Unlock()
+			m.stats.stripe(k.ID[15]).decisions[decQuotaExceeded].Add(1)
 			return quotaRefusal(&q, span, now.wall), ErrQuotaExceeded
 		}
 	}
@@ -174,6 +175,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 			}
 		}
 	}
+	m.stats.countDecision(k.ID[15], r.allowed)
 	return decision(&q, &r, span, n, countQuota, now.wall), r.err()
 }
 

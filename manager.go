@@ -33,6 +33,9 @@ type Manager struct {
 
 	lastUsed lastUsedQueue
 
+	stats stats      // hot-path counters, read by the metrics (metrics.go)
+	tel   *telemetry // nil without a MeterProvider or TracerProvider
+
 	// cancelSubscribe stops the store.Notifier subscription, if any.
 	cancelSubscribe context.CancelFunc
 	subscribed      chan struct{}
@@ -90,6 +93,9 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		m.clock = m.mono.Now
 	} else {
 		m.stepped = newSteppedClock(m.clock)
+	}
+	if m.tel, err = newTelemetry(&cfg, &m.stats); err != nil {
+		return nil, fmt.Errorf("keys: registering metrics: %w", err)
 	}
 	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
 	m.loops.Add(2)
@@ -169,6 +175,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 
 func (m *Manager) shutdown(ctx context.Context) error {
 	m.closed.Store(true)
+	defer m.tel.close()
 	close(m.stop)
 	// Past ctx's end, a periodic flush still stuck in the store is
 	// cancelled rather than waited for: its counts are then pending again,
@@ -221,7 +228,9 @@ func (m *Manager) Flush(ctx context.Context) error {
 // flush is Flush with a typed result (a nil *FlushError must not become a
 // non-nil error).
 func (m *Manager) flush(ctx context.Context) *FlushError {
+	start := time.Now()
 	err := errors.Join(m.flushLastUsed(ctx), m.flushUsage(ctx))
+	m.tel.recordFlush(start, err != nil)
 	if err == nil {
 		return nil
 	}
@@ -281,7 +290,18 @@ func (m *Manager) now() instant {
 // storeCtx bounds one store call by Config.StoreTimeout. Every store call
 // the Manager makes goes through it, so a hung store costs a caller at
 // most StoreTimeout, never a goroutine forever.
+//
+// With telemetry on, it also starts the call's span and clock, and the
+// returned func ends them (see telemetry.storeCall).
 func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.tel != nil {
+		return m.tel.storeCall(ctx, m.boundStore)
+	}
+	return m.boundStore(ctx)
+}
+
+// boundStore is storeCtx without telemetry.
+func (m *Manager) boundStore(ctx context.Context) (context.Context, context.CancelFunc) {
 	if m.cfg.StoreTimeout < 0 {
 		return ctx, func() {}
 	}

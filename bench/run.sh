@@ -48,6 +48,8 @@ bench LoopbackGetAccountKey LoopbackGetAccountKeyFloor 0.8 rps
 keys Allow - 100 abs
 keys AllowParallel - 100 abs
 keys AuthenticateAllow - - abs
+keys AuthenticateAllowMetricsOn AuthenticateAllowMetricsOff 1.1 ratio
+keys AuthenticateAllowMetricsOn Floor 2.6 ratio
 sqlitestore ReplaceRootKey10000Children - 50000000 abs
 sqlitestore RotateGrace10000Children - 50000000 abs
 keys AuthenticateRichKey AuthenticatePlainKey 1.1 ratio
