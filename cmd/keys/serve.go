@@ -38,7 +38,15 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if *printConfig {
 		return conf.printConfig(e.stdout)
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	log, err := newLogger(conf.LogFormat, e.stderr)
+	if err != nil {
+		return usagef("-log-format: %v", err)
+	}
+	meters, metricsHandler, err := newMetrics()
+	if err != nil {
+		return err
+	}
+	defer meters.Shutdown(context.Background())
 	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, log)
 	if err != nil {
 		return usagef("-redis: %v", err)
@@ -51,7 +59,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	// Known before open, which creates the file.
 	fresh := newSQLite(c.db)
-	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter})
+	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter, MeterProvider: meters})
 	if err != nil {
 		return err
 	}
@@ -66,14 +74,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	h := httpadapter.New(b.m, httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins()})
+	h := httpadapter.New(b.m, httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins(),
+		OnAuthenticated: noteKey})
 	mux := http.NewServeMux()
 	mux.Handle("/account/", conf.withCORS(h))
 	mux.Handle("/v1/ping", onlyMethods("GET, HEAD", h.RequireKey(http.HandlerFunc(ping))))
+	mux.Handle("/metrics", onlyMethods("GET, HEAD", metricsHandler))
+	mux.Handle("/healthz", onlyMethods("GET, HEAD", http.HandlerFunc(healthz)))
+	mux.Handle("/readyz", onlyMethods("GET, HEAD", readyz(b.st, log)))
 	mux.Handle("/", notFound)          // every other path: a JSON 404, not the mux's text
 	proxies, _ := conf.proxyPrefixes() // checked by parse
 	srv := &http.Server{
-		Handler:           withClientAddr(proxies, jsonPaths([]string{"/account"}, mux)),
+		Handler:           withClientAddr(proxies, accessLog(log, jsonPaths([]string{"/account"}, mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
