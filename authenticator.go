@@ -19,7 +19,7 @@ const timeFormat = time.RFC3339
 // without allocating; its use is recorded for the next flush.
 func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 	if !m.format.check(token) {
-		m.stats.stripe(0).auth[authMalformed].Add(1)
+		m.stats.countMalformed(&m.format, token)
 		return Key{}, ErrMalformedKey
 	}
 	if m.closed.Load() {

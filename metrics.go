@@ -25,11 +25,12 @@ const (
 	authUnknown
 	authRevoked
 	authExpired
-	authError // the store failed or timed out, or the Manager is closed
+	authError  // the store failed or timed out, or the Manager is closed
+	authForged // shaped like a token of this environment, but the checksum fails
 	authOutcomes
 )
 
-var authOutcomeNames = [authOutcomes]string{"ok", "malformed", "unknown", "revoked", "expired", "error"}
+var authOutcomeNames = [authOutcomes]string{"ok", "malformed", "unknown", "revoked", "expired", "error", "forged"}
 
 // Outcomes of Allow and its variants, for keys.decisions.
 const (
@@ -62,6 +63,25 @@ type stats struct {
 // spread over the stripes, and one key's counts stay on one line, which
 // its cache entry already shares between cores.
 func (s *stats) stripe(b byte) *statStripe { return &s.stripes[b&(statStripes-1)] }
+
+// countMalformed counts a token that check refused: forged if it has the
+// shape of a token of this environment (length, prefix, alphabet) and only
+// its checksum is wrong, which a typo or a made-up token gives; malformed
+// otherwise. Only refused tokens pay for the second look.
+func (s *stats) countMalformed(f *tokenFormat, token string) {
+	o := authForged
+	if len(token) != tokenLen || token[:envPrefixLen] != f.prefix {
+		o = authMalformed
+	} else {
+		for i := envPrefixLen; i < tokenLen; i++ {
+			if !isBase62[token[i]] {
+				o = authMalformed
+				break
+			}
+		}
+	}
+	s.stripe(0).auth[o].Add(1)
+}
 
 // countAuth counts an Authenticate that failed with err.
 func (s *statStripe) countAuth(err error) {
