@@ -284,3 +284,32 @@ func TestSpans(t *testing.T) {
 		t.Errorf("%d spans started, %d ended", len(rec.Started()), len(rec.Ended()))
 	}
 }
+
+// TestHotPathAllocsWithTelemetry: with SDK metric and trace providers set,
+// a warm Authenticate + Allow allocates nothing (the benchmarks measure
+// its time).
+func TestHotPathAllocsWithTelemetry(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	f := newFixture(t, keys.Config{
+		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+		TracerProvider: sdktrace.NewTracerProvider(),
+	})
+	f.account(t, "acme", keys.Pro)
+	tok := f.reissue(t, "acme").Secret
+	k := f.auth(t, tok)
+	if _, err := f.m.Allow(ctx(), k); err != nil {
+		t.Fatal(err)
+	}
+	n := testing.AllocsPerRun(100, func() {
+		k, _ = f.m.Authenticate(ctx(), tok)
+		if _, err := f.m.Allow(ctx(), k); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per warm Authenticate + Allow with telemetry, want 0", n)
+	}
+	if got := sumOf(t, collect(t, reader), "keys.decisions", "keys.outcome", "allowed"); got < 101 {
+		t.Errorf("decisions allowed %d, want at least 101", got)
+	}
+}
