@@ -32,6 +32,9 @@ type Manager struct {
 	stepped                 *steppedClock // Config.Clock's; nil without
 
 	lastUsed lastUsedQueue
+	// flushMu is held by a usage flush (write) and by Usage (read), so
+	// that Usage never sees a count both pending and stored, or neither.
+	flushMu sync.RWMutex
 
 	stats stats      // hot-path counters, read by the metrics (metrics.go)
 	tel   *telemetry // nil without a MeterProvider or TracerProvider

@@ -45,6 +45,9 @@ sqlitestore ResolveHash ResolveHashFloor 1.5 ratio
 pgstore ResolveHash ResolveHashFloor - ratio
 httpadapter GetAccountKey GetAccountKeyFloorSameHeaders - ratio
 httpadapter SessionJWT/JWKSVerifier.ES256 SessionJWT/floor=ecdsa.Verify - ratio
+httpadapter UsageRoute1000Keys UsageRoute1000KeysFloor - ratio
+bench SQLiteUsage1000Keys SQLiteUsage1000KeysFloor - ratio
+bench SQLiteUsagePerKeyQueries SQLiteUsage1000KeysFloor - ratio
 bench LoopbackGetAccountKey LoopbackGetAccountKeyFloor 0.8 rps
 keys Allow - 100 abs
 keys AllowParallel - 100 abs

@@ -65,8 +65,16 @@ type Options struct {
 	// request_too_large. A negative value leaves the body unread. Default:
 	// DefaultMaxBodyBytes (64 KiB). RequireKey never touches the body.
 	// POST /account/key/reissue reads its body (options, see the Handler);
-	// with a negative value a reissue that carries a body is refused.
+	// with a negative value a reissue that carries a body is refused. The
+	// key-management routes that take a body (POST and PATCH
+	// /account/keys…) read it the same way.
 	MaxBodyBytes int64
+
+	// DisableKeyManagement turns off the key-management routes
+	// ({BasePath}/account/keys and below) and the key page's script
+	// ({BasePath}/account/ui/), which then answer 404 like any unknown
+	// path; {BasePath}/account/usage stays. Default false: they are served.
+	DisableKeyManagement bool
 
 	// ClientIP returns the address of the client of r, which a key with
 	// AllowedNetworks is checked against on every route. Default: the host
@@ -90,9 +98,10 @@ type Options struct {
 	AcceptBasicAuth bool
 
 	// OnAuthenticated, if set, is called with every request whose API key
-	// authenticated, before its limits and checks are applied, so that an
-	// access log can name the key (k.ID; never log the token). It runs on
-	// the request's goroutine and must be quick. Default: nil.
+	// authenticated (RequireKey routes and every /account/ route), before
+	// its limits and checks are applied, so that an access log can name
+	// the key (k.ID; never log the token). It runs on the request's
+	// goroutine and must be quick. Default: nil.
 	OnAuthenticated func(r *http.Request, k keys.Key)
 }
 
@@ -101,6 +110,9 @@ type Options struct {
 //	GET  {BasePath}/account/key          the caller's key metadata
 //	HEAD {BasePath}/account/key          the same, without a body
 //	POST {BasePath}/account/key/reissue  a new root key, shown once
+//
+// and the key-management routes of keyroutes.go (/account/keys…,
+// /account/usage).
 //
 // Any other path gets a JSON 404 not_found and a known path with another
 // method a JSON 405 method_not_allowed with an Allow header. Its RequireKey
@@ -111,6 +123,7 @@ type Handler struct {
 	sessions     SessionVerifier
 	keyPath      string
 	reissuePath  string
+	uiPrefix     string
 	prefix       string
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
@@ -121,6 +134,7 @@ type Handler struct {
 	apiKeyHeader bool
 	basicAuth    bool
 	onAuth       func(*http.Request, keys.Key)
+	mgmt         mgmtRoutes
 }
 
 // New returns a Handler over m. It panics if m is nil, a programming error
@@ -138,6 +152,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 		sessions:     opts.Sessions,
 		keyPath:      base + "/account/key",
 		reissuePath:  base + "/account/key/reissue",
+		uiPrefix:     base + "/account/ui/",
 		prefix:       m.TokenPrefix(),
 		errorHandler: opts.ErrorHandler,
 		log:          opts.Logger,
@@ -160,6 +175,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	h.setRequestSessions(opts)
+	h.mgmt = newMgmtRoutes(base, opts)
 	return h
 }
 
@@ -185,6 +201,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.reissue(w, r)
 	default:
+		// DisableKeyManagement turns the key page off with the routes it
+		// needs.
+		if h.serveMgmt(w, r, path) || (!h.mgmt.disabled && h.serveUI(w, r, path)) {
+			return
+		}
 		h.fail(w, r, errNotFound())
 	}
 }

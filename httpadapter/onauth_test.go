@@ -11,7 +11,8 @@ import (
 )
 
 // TestOnAuthenticated: the hook hears of every API key that authenticated
-// (on the data route, GET /account/key and the reissue), with the key,
+// (on the data route, GET /account/key, the key management routes and
+// the reissue), with the key,
 // and of nothing else.
 func TestOnAuthenticated(t *testing.T) {
 	var got []uuid.UUID
@@ -28,6 +29,7 @@ func TestOnAuthenticated(t *testing.T) {
 	}{
 		{req{path: "/v1/data", auth: bearer(child.Secret)}, http.StatusOK},
 		{req{path: "/account/key", auth: bearer(child.Secret)}, http.StatusOK},
+		{req{path: "/account/keys", auth: bearer(root.Secret)}, http.StatusOK},
 		{req{method: http.MethodPost, path: "/account/key/reissue", auth: bearer(root.Secret)}, http.StatusOK},
 		{req{path: "/v1/data", auth: bearer("sk_live_nonsense")}, http.StatusUnauthorized},
 		{req{path: "/account/key", auth: bearer("session-acct_1")}, http.StatusOK},
@@ -36,7 +38,7 @@ func TestOnAuthenticated(t *testing.T) {
 			t.Fatalf("%s %s: %d, want %d: %s", c.r.method, c.r.path, rec.Code, c.want, rec.Body)
 		}
 	}
-	want := []uuid.UUID{child.Key.ID, child.Key.ID, root.Key.ID}
+	want := []uuid.UUID{child.Key.ID, child.Key.ID, root.Key.ID, root.Key.ID}
 	if len(got) != len(want) {
 		t.Fatalf("hook saw %v, want %v", got, want)
 	}
