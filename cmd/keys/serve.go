@@ -48,7 +48,13 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer meters.Shutdown(context.Background())
-	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, log)
+	var redisTimeout time.Duration
+	if v := e.getenv("KEYS_REDIS_TIMEOUT"); v != "" {
+		if redisTimeout, err = time.ParseDuration(v); err != nil || redisTimeout <= 0 {
+			return usagef("$KEYS_REDIS_TIMEOUT %q: want a positive duration such as 50ms", v)
+		}
+	}
+	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, redisTimeout, log)
 	if err != nil {
 		return usagef("-redis: %v", err)
 	}
