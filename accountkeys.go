@@ -56,11 +56,12 @@ func (m *Manager) RevokeAccountKey(ctx context.Context, accountID string, id uui
 // DeleteAccount erases the account: its keys (their tokens then answer
 // ErrUnknownKey), its usage counts and the account itself, in one store
 // step, and this Manager's cached keys and unflushed counts of it. The ID
-// may then be used for a new account. What is kept: nothing in the store;
-// another process sharing the store may still write up to one
-// FlushInterval of counts it admitted before the deletion, under the old
-// ID (usage is a ledger, not tied to the account), and audit records, if
-// the host keeps any, are its own. It returns ErrAccountNotFound for an
+// may then be used for a new account. What is kept: the account's audit
+// events (its ID and key IDs only, no secrets), with account.deleted
+// added, so the erasure leaves a record (see AuditEvents); and another
+// process sharing the store may still write up to one FlushInterval of
+// counts it admitted before the deletion, under the old ID (usage is a
+// ledger, not tied to the account). It returns ErrAccountNotFound for an
 // unknown account.
 func (m *Manager) DeleteAccount(ctx context.Context, accountID string) error {
 	if err := m.checkOpen(); err != nil {

@@ -79,6 +79,19 @@ type Config struct {
 	// TracerProvider receives spans around store calls and key changes.
 	// Default: nil, no spans.
 	TracerProvider trace.TracerProvider
+
+	// OnEvent, if set, is called with every audit event a change through
+	// this Manager commits, and with the notices of EventQuotaThreshold,
+	// EventKeyExpiring and EventRateLimited. It is called from one
+	// goroutine of its own, never on a request's path: events wait in a
+	// buffer of EventBuffer, a full buffer drops them (DroppedEvents counts
+	// them, the Logger is told), a panic is recovered and logged, and
+	// events still buffered when the Manager closes are dropped. Default:
+	// nil, no hook.
+	OnEvent func(Event)
+	// EventBuffer is how many events wait for a slow OnEvent before new
+	// ones are dropped. Default: DefaultEventBuffer.
+	EventBuffer int
 }
 
 // MaxRequestsPerMinute is the highest rate a tier may have: the rate
@@ -159,6 +172,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.EventBuffer < 0 {
+		return c, invalidf("EventBuffer %d is negative", c.EventBuffer)
+	}
+	if c.EventBuffer == 0 {
+		c.EventBuffer = DefaultEventBuffer
 	}
 	return c, nil
 }

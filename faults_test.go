@@ -77,6 +77,10 @@ func TestStoreTimeoutBoundsEveryCall(t *testing.T) {
 		must(err)
 		must(m.CreateAccount(ctx(), keys.Account{ID: "acct_gone", Tier: keys.Free}))
 		must(m.DeleteAccount(ctx(), "acct_gone"))
+		_, _, err = m.AuditEvents(ctx(), "acct_1", keys.Page{})
+		must(err)
+		_, err = m.PruneAuditEvents(ctx(), 24*time.Hour)
+		must(err)
 		st.mu.Lock()
 		for _, name := range storeMethods {
 			// ReplaceRootKey stays in the contract for stores' other
@@ -119,6 +123,8 @@ func TestStoreTimeoutBoundsEveryCall(t *testing.T) {
 			{"RootKey", 1, func() error { _, err := m.RootKey(ctx(), "acct_1"); return err }},
 			{"Key", 1, func() error { _, err := m.Key(ctx(), cold.Key.ID); return err }},
 			{"ListKeys", 1, func() error { _, err := m.ListKeys(ctx(), "acct_1"); return err }},
+			{"AuditEvents", 1, func() error { _, _, err := m.AuditEvents(ctx(), "acct_1", keys.Page{}); return err }},
+			{"PruneAuditEvents", 1, func() error { _, err := m.PruneAuditEvents(ctx(), time.Hour); return err }},
 			{"Revoke", 1, func() error { return m.Revoke(ctx(), cold.Key.ID) }},
 			{"Allow", 1, func() error { _, err := m.Allow(ctx(), warm); return err }},
 			{"AllowAccountRate", 1, func() error { _, err := m.AllowAccountRate(ctx(), "acct_1"); return err }},

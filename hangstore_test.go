@@ -52,7 +52,7 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
 	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts",
-	"RevokeLeaked", "AccountUsage", "UpdateKey"}
+	"RevokeLeaked", "AccountUsage", "UpdateKey", "AuditEvents", "PruneAuditEvents"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -271,4 +271,18 @@ func (s *hangStore) UpdateKey(ctx context.Context, accountID string, id uuid.UUI
 		return store.Key{}, err
 	}
 	return s.Store.UpdateKey(ctx, accountID, id, u, now)
+}
+
+func (s *hangStore) AuditEvents(ctx context.Context, accountID string, after store.EventCursor, limit int) ([]store.Event, error) {
+	if err := s.enter(ctx, "AuditEvents"); err != nil {
+		return nil, err
+	}
+	return s.Store.AuditEvents(ctx, accountID, after, limit)
+}
+
+func (s *hangStore) PruneAuditEvents(ctx context.Context, before time.Time) (int, error) {
+	if err := s.enter(ctx, "PruneAuditEvents"); err != nil {
+		return 0, err
+	}
+	return s.Store.PruneAuditEvents(ctx, before)
 }

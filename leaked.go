@@ -60,7 +60,10 @@ func (m *Manager) FindLeaked(ctx context.Context, tokens []string) (LeakReport, 
 // once. The revocations take effect in this Manager's cache at once.
 //
 // Each revocation is logged at Warn level with the key's ID and account
-// (never the token). The key.leaked audit event is not written yet.
+// (never the token). The store writes one key.leaked audit event per
+// account of a key found (action "revoked", or "reported" when its keys
+// were revoked already), with the report's url and source when ctx
+// carries them (WithLeakSource).
 func (m *Manager) RevokeLeaked(ctx context.Context, tokens []string) (_ LeakReport, err error) {
 	ctx, span := m.startOp(ctx, "keys.RevokeLeaked")
 	defer span.end(&err)
@@ -71,9 +74,11 @@ func (m *Manager) RevokeLeaked(ctx context.Context, tokens []string) (_ LeakRepo
 	if err != nil {
 		return LeakReport{}, err
 	}
+	// Every key found goes to the store, live or not, so that a report of
+	// keys revoked already still leaves its key.leaked event ("reported").
 	var ids []uuid.UUID
 	for _, l := range rep.Tokens {
-		if l.Live {
+		if l.Found {
 			ids = append(ids, l.Key.ID)
 		}
 	}

@@ -144,7 +144,11 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 		if q = ks.checkQuota(k, n); !q.allowed {
 			a.mu.Unlock()
 			m.stats.stripe(k.ID[15]).decisions[decQuotaExceeded].Add(1)
-			return quotaRefusal(&q, span, now.wall), ErrQuotaExceeded
+			d := quotaRefusal(&q, span, now.wall)
+			if m.hook != nil {
+				m.observe(k, &d, now.wall)
+			}
+			return d, ErrQuotaExceeded
 		}
 	}
 	if m.limiter == nil {
@@ -176,7 +180,11 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 		}
 	}
 	m.stats.countDecision(k.ID[15], r.allowed)
-	return decision(&q, &r, span, n, countQuota, now.wall), r.err()
+	d := decision(&q, &r, span, n, countQuota, now.wall)
+	if m.hook != nil {
+		m.observe(k, &d, now.wall)
+	}
+	return d, r.err()
 }
 
 // takeRate asks the configured Limiter.

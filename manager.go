@@ -54,6 +54,9 @@ type Manager struct {
 	closeErr     error
 	stop         chan struct{}
 	loops        sync.WaitGroup
+
+	// hook delivers Config.OnEvent's events; nil without one.
+	hook *eventHook
 }
 
 // New returns a Manager over st. Fields of cfg left zero take their
@@ -101,6 +104,7 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("keys: registering metrics: %w", err)
 	}
 	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
+	m.startHook()
 	m.loops.Add(2)
 	go m.flushLoop()
 	go m.tickLoop()
@@ -278,6 +282,9 @@ func (m *Manager) tickLoop() {
 				m.mono.reanchor()
 			}
 			m.sweep()
+			if m.hook != nil {
+				m.hookTick(m.clock().UnixNano())
+			}
 		}
 	}
 }
@@ -294,8 +301,13 @@ func (m *Manager) now() instant {
 // the Manager makes goes through it, so a hung store costs a caller at
 // most StoreTimeout, never a goroutine forever.
 //
-// With telemetry on, it also starts the call's span and clock, and the
-// returned func ends them (see telemetry.storeCall).
+// It also carries the audit facts of the call (withAudit: the context's
+// Actor, the Manager's clock), so that every change method writes its
+// event with them, and any change the store gains later (UpdateKey's
+// key.updated) gets them with no more work here. With an event hook, the
+// returned func passes the events the call committed to it. With
+// telemetry on, it also starts the call's span and clock, and the returned
+// func ends them (see telemetry.storeCall).
 func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if m.tel != nil {
 		return m.tel.storeCall(ctx, m.boundStore)
@@ -305,14 +317,23 @@ func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.Cancel
 
 // boundStore is storeCtx without telemetry.
 func (m *Manager) boundStore(ctx context.Context) (context.Context, context.CancelFunc) {
-	if m.cfg.StoreTimeout < 0 {
-		return ctx, func() {}
+	ctx, log := m.withAudit(ctx)
+	var cancel context.CancelFunc
+	switch dl, ok := ctx.Deadline(); {
+	case m.cfg.StoreTimeout < 0, ok && time.Until(dl) <= m.cfg.StoreTimeout:
+		// No timeout, or the caller's deadline is the tighter one: spare
+		// the timer.
+		cancel = func() {}
+	default:
+		ctx, cancel = context.WithTimeout(ctx, m.cfg.StoreTimeout)
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= m.cfg.StoreTimeout {
-		// The caller's deadline is the tighter one: spare the timer.
-		return ctx, func() {}
+	if log == nil {
+		return ctx, cancel
 	}
-	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
+	return ctx, func() {
+		cancel()
+		m.emitLog(log)
+	}
 }
 
 // invalidate drops what the cache holds for the account, or everything for

@@ -202,8 +202,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reissue(w, r)
 	default:
 		// DisableKeyManagement turns the key page off with the routes it
-		// needs.
-		if h.serveMgmt(w, r, path) || (!h.mgmt.disabled && h.serveUI(w, r, path)) {
+		// needs; the audit trail stays.
+		if h.serveAudit(w, r, path) || h.serveMgmt(w, r, path) || (!h.mgmt.disabled && h.serveUI(w, r, path)) {
 			return
 		}
 		h.fail(w, r, errNotFound())
@@ -339,6 +339,7 @@ func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token str
 	// ReissueFrom, not Reissue: the key may have been revoked by another
 	// process since this Manager cached it, and a revoked root key must not
 	// mint its successor.
+	ctx = h.actorContext(r, credential{apiKey: true}, &k)
 	iss, err := h.m.ReissueFrom(ctx, k, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
@@ -370,6 +371,7 @@ func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct 
 	if e != nil {
 		return keys.Issued{}, e
 	}
+	ctx = h.actorContext(r, credential{account: acct}, nil)
 	iss, err := h.m.Reissue(ctx, acct, opts...)
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)

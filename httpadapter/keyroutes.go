@@ -1,6 +1,7 @@
 package httpadapter
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -160,7 +161,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	iss, err := h.m.IssueChild(r.Context(), c.account, opts)
+	iss, err := h.m.IssueChild(h.callerContext(r, c), c.account, opts)
 	if err != nil {
 		h.fail(w, r, mgmtError(err, http.StatusConflict))
 		return
@@ -215,7 +216,7 @@ func (h *Handler) patchKey(w http.ResponseWriter, r *http.Request, rawID string)
 		h.fail(w, r, e)
 		return
 	}
-	k, err := h.m.UpdateKey(r.Context(), c.account, id, u)
+	k, err := h.m.UpdateKey(h.callerContext(r, c), c.account, id, u)
 	if err != nil {
 		h.fail(w, r, mgmtError(err, http.StatusNotFound))
 		return
@@ -248,7 +249,7 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, rawID string
 		h.fail(w, r, errInvalidRequest("A root key cannot be deleted; reissue it instead (POST /account/key/reissue)."))
 		return
 	}
-	if err := h.m.RevokeAccountKey(ctx, c.account, id); err != nil {
+	if err := h.m.RevokeAccountKey(h.callerContext(r, c), c.account, id); err != nil {
 		h.fail(w, r, mgmtError(err, http.StatusNotFound))
 		return
 	}
@@ -271,4 +272,10 @@ func (h *Handler) writeK(w http.ResponseWriter, k *keys.Key) {
 // ownEntry reports whether a usage entry is one the caller may see.
 func (c *caller) ownEntry(id uuid.UUID) bool {
 	return c.key == nil || (c.key.IsRoot && c.key.RevokedAt == nil) || c.key.ID == id
+}
+
+// callerContext is r's context carrying the caller as the actor of the
+// audit event a change writes.
+func (h *Handler) callerContext(r *http.Request, c caller) context.Context {
+	return h.actorContext(r, credential{apiKey: c.key != nil, account: c.account}, c.key)
 }

@@ -257,7 +257,7 @@ func (s *SecretScanning) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var rep keys.LeakReport
 	if s.action == Revoke {
-		rep, err = s.m.RevokeLeaked(ctx, tokens)
+		rep, err = s.m.RevokeLeaked(leakContext(ctx, r, reports), tokens)
 	} else {
 		rep, err = s.m.FindLeaked(ctx, tokens)
 	}

@@ -24,7 +24,7 @@ func (s *Store) AccountUsage(_ context.Context, accountID string, month store.Mo
 }
 
 // UpdateKey implements store.Store.
-func (s *Store) UpdateKey(_ context.Context, accountID string, id uuid.UUID, u store.KeyUpdate, now time.Time) (store.Key, error) {
+func (s *Store) UpdateKey(ctx context.Context, accountID string, id uuid.UUID, u store.KeyUpdate, now time.Time) (store.Key, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, ok := s.keys[id]
@@ -60,5 +60,8 @@ func (s *Store) UpdateKey(_ context.Context, accountID string, id uuid.UUID, u s
 	}
 	n = normalize(n)
 	*k = n
+	if !u.Empty() {
+		s.eventLocked(ctx, accountID, store.EventKeyUpdated, id, utc(now), map[string]any{"fields": u.Fields()})
+	}
 	return clone(k), nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // RevokeLeaked implements store.Store.
-func (s *Store) RevokeLeaked(_ context.Context, ids []uuid.UUID, now time.Time) ([]store.Key, error) {
+func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]store.Key, error) {
 	out := []store.Key{}
 	if len(ids) == 0 {
 		return out, nil
@@ -23,9 +23,14 @@ func (s *Store) RevokeLeaked(_ context.Context, ids []uuid.UUID, now time.Time) 
 	defer s.mu.Unlock()
 	targets := make(map[uuid.UUID]*store.Key)
 	compromised := make(map[string]bool)
+	named := make(map[string][]uuid.UUID)
 	for _, id := range ids {
 		k, ok := s.keys[id]
-		if !ok || !live(k) {
+		if !ok {
+			continue
+		}
+		named[k.AccountID] = append(named[k.AccountID], id)
+		if !live(k) {
 			continue
 		}
 		targets[id] = k
@@ -49,6 +54,13 @@ func (s *Store) RevokeLeaked(_ context.Context, ids []uuid.UUID, now time.Time) 
 			delete(s.activeRoot, k.AccountID)
 		}
 		out = append(out, clone(k))
+	}
+	revoked := make(map[string]int)
+	for _, k := range out {
+		revoked[k.AccountID]++
+	}
+	for acct, keyIDs := range named {
+		s.eventLocked(ctx, acct, store.EventKeyLeaked, store.FirstID(keyIDs), now, store.LeakData(keyIDs, revoked[acct]))
 	}
 	slices.SortFunc(out, func(a, b store.Key) int {
 		if c := cmp.Compare(a.AccountID, b.AccountID); c != 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // RotateRootKey implements store.Store.
-func (s *Store) RotateRootKey(_ context.Context, root store.Key, r store.Rotation) (store.Key, error) {
+func (s *Store) RotateRootKey(ctx context.Context, root store.Key, r store.Rotation) (store.Key, error) {
 	if !root.IsRoot || root.RootKeyID != root.ID {
 		return store.Key{}, fmt.Errorf("memstore: RotateRootKey needs a root key whose RootKeyID is its ID")
 	}
@@ -43,7 +44,11 @@ func (s *Store) RotateRootKey(_ context.Context, root store.Key, r store.Rotatio
 		}
 	}
 	now, end := utc(r.Now), utc(r.GraceEnd)
+	children := 0
 	for _, k := range s.byAccount[root.AccountID] {
+		if k.RevokedAt == nil && !k.IsRoot {
+			children++
+		}
 		switch {
 		case k.RevokedAsOf(now):
 		case !r.Graceful():
@@ -54,11 +59,21 @@ func (s *Store) RotateRootKey(_ context.Context, root store.Key, r store.Rotatio
 	}
 	delete(s.activeRoot, root.AccountID)
 	s.insertLocked(root)
+	if hasRoot {
+		var grace any
+		if r.Graceful() {
+			grace = end
+		}
+		s.eventLocked(ctx, root.AccountID, store.EventKeyReissued, root.ID, now, map[string]any{
+			"previous_root_id": cur.ID.String(), "children_revoked": children, "grace_end": grace})
+	} else {
+		s.eventLocked(ctx, root.AccountID, store.EventKeyIssued, root.ID, now, map[string]any{"is_root": true, "root_key_id": root.ID.String(), "expires_at": nil})
+	}
 	return clone(s.keys[root.ID]), nil
 }
 
 // DeleteAccount implements store.Store.
-func (s *Store) DeleteAccount(_ context.Context, id string) error {
+func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.accounts[id]; !ok {
@@ -83,6 +98,10 @@ func (s *Store) DeleteAccount(_ context.Context, id string) error {
 	}
 	delete(s.activeRoot, id)
 	delete(s.accounts, id)
+	for i := range s.events[id] {
+		s.events[id][i].IP, s.events[id][i].UserAgent = "", ""
+	}
+	s.eventLocked(ctx, id, store.EventAccountDeleted, uuid.Nil, time.Time{}, map[string]any{})
 	return nil
 }
 

@@ -37,6 +37,9 @@ type Store struct {
 	acctUsage map[acctUsageKey]int64
 	settings  map[string]string
 	flushes   flushLedger
+	// events holds each account's audit events, kept after the account is
+	// deleted.
+	events map[string][]store.Event
 }
 
 // keySet is a set of stored keys.
@@ -86,7 +89,7 @@ func New() *Store {
 }
 
 // CreateAccount implements store.Store.
-func (s *Store) CreateAccount(_ context.Context, a store.Account) error {
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.accounts[a.ID]; ok {
@@ -94,6 +97,8 @@ func (s *Store) CreateAccount(_ context.Context, a store.Account) error {
 	}
 	a.CreatedAt, a.UpdatedAt = utc(a.CreatedAt), utc(a.UpdatedAt)
 	s.accounts[a.ID] = a
+	s.eventLocked(ctx, a.ID, store.EventAccountCreated, uuid.Nil, a.CreatedAt,
+		map[string]any{"tier": a.Tier, "email_verified": a.EmailVerified})
 	return nil
 }
 
@@ -109,7 +114,7 @@ func (s *Store) Account(_ context.Context, id string) (store.Account, error) {
 }
 
 // UpdateAccount implements store.Store.
-func (s *Store) UpdateAccount(_ context.Context, id string, u store.AccountUpdate) error {
+func (s *Store) UpdateAccount(ctx context.Context, id string, u store.AccountUpdate) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.accounts[id]
@@ -124,6 +129,12 @@ func (s *Store) UpdateAccount(_ context.Context, id string, u store.AccountUpdat
 	}
 	a.UpdatedAt = utc(u.UpdatedAt)
 	s.accounts[id] = a
+	if u.Tier != nil {
+		s.eventLocked(ctx, id, store.EventAccountTierChanged, uuid.Nil, u.UpdatedAt, map[string]any{"tier": *u.Tier})
+	}
+	if u.EmailVerified != nil {
+		s.eventLocked(ctx, id, store.EventAccountEmailVerified, uuid.Nil, u.UpdatedAt, map[string]any{"email_verified": *u.EmailVerified})
+	}
 	return nil
 }
 
@@ -137,7 +148,7 @@ func (s *Store) ReplaceRootKey(ctx context.Context, root store.Key, expect uuid.
 }
 
 // InsertChildKey implements store.Store.
-func (s *Store) InsertChildKey(_ context.Context, k store.Key) error {
+func (s *Store) InsertChildKey(ctx context.Context, k store.Key) error {
 	if k.IsRoot {
 		return fmt.Errorf("memstore: InsertChildKey given a root key")
 	}
@@ -151,6 +162,8 @@ func (s *Store) InsertChildKey(_ context.Context, k store.Key) error {
 		return err
 	}
 	s.insertLocked(k)
+	s.eventLocked(ctx, k.AccountID, store.EventKeyIssued, k.ID, k.CreatedAt,
+		map[string]any{"is_root": false, "root_key_id": k.RootKeyID.String(), "expires_at": optTime(k.ExpiresAt)})
 	return nil
 }
 
@@ -176,7 +189,7 @@ func (s *Store) insertLocked(k store.Key) {
 }
 
 // RevokeKey implements store.Store.
-func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store.Key, error) {
+func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (store.Key, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, ok := s.keys[id]
@@ -189,24 +202,29 @@ func (s *Store) RevokeKey(_ context.Context, id uuid.UUID, now time.Time) (store
 	}
 	active := k.IsRoot && k.RevokedAt == nil
 	k.RevokedAt, k.Retiring = &now, false
+	n := 1
 	switch {
 	case active:
 		delete(s.activeRoot, k.AccountID)
-		s.revokeLocked(k.AccountID, now, func(*store.Key) bool { return true })
+		n += s.revokeLocked(k.AccountID, now, func(*store.Key) bool { return true })
 	case k.IsRoot:
-		s.revokeLocked(k.AccountID, now, func(c *store.Key) bool { return c.RootKeyID == id })
+		n += s.revokeLocked(k.AccountID, now, func(c *store.Key) bool { return c.RootKeyID == id })
 	}
+	s.eventLocked(ctx, k.AccountID, store.EventKeyRevoked, k.ID, now, map[string]any{"is_root": k.IsRoot, "keys_revoked": n})
 	return clone(k), nil
 }
 
 // revokeLocked sets RevokedAt = at on every key of the account that is not
-// revoked as of now and that match selects.
-func (s *Store) revokeLocked(account string, now time.Time, match func(*store.Key) bool) {
+// revoked as of now and that match selects, and returns how many.
+func (s *Store) revokeLocked(account string, now time.Time, match func(*store.Key) bool) int {
+	n := 0
 	for _, k := range s.byAccount[account] {
 		if !k.RevokedAsOf(now) && match(k) {
 			k.RevokedAt, k.Retiring = &now, false
+			n++
 		}
 	}
+	return n
 }
 
 // Key implements store.Store.

@@ -30,7 +30,7 @@ func (s *Store) InitSetting(_ context.Context, name, value string) (string, erro
 }
 
 // PruneRevoked implements store.Store.
-func (s *Store) PruneRevoked(_ context.Context, before time.Time) (int, error) {
+func (s *Store) PruneRevoked(ctx context.Context, before time.Time) (int, error) {
 	before = utc(before)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -45,10 +45,12 @@ func (s *Store) PruneRevoked(_ context.Context, before time.Time) (int, error) {
 		}
 	}
 	pruned := make(map[uuid.UUID]bool)
+	perAccount := make(map[string]int)
 	for id, k := range s.keys {
 		if !prunable(k) || kept[k] {
 			continue
 		}
+		perAccount[k.AccountID]++
 		delete(s.keys, id)
 		delete(s.byHash, k.Hash)
 		remove(s.byAccount, k.AccountID, k)
@@ -60,6 +62,9 @@ func (s *Store) PruneRevoked(_ context.Context, before time.Time) (int, error) {
 				delete(s.keyUsage, u)
 			}
 		}
+	}
+	for acct, n := range perAccount {
+		s.eventLocked(ctx, acct, store.EventKeysPruned, uuid.Nil, time.Time{}, map[string]any{"count": n, "revoked_before": before})
 	}
 	return len(pruned), nil
 }

@@ -59,3 +59,23 @@ type AccountUsage struct {
 	// nothing (as far as the store knows).
 	Keys map[uuid.UUID]int64
 }
+
+// Fields names the fields u changes, as the key object over HTTP names
+// them, for the data of a key.updated audit event.
+func (u *KeyUpdate) Fields() []string {
+	var f []string
+	for _, c := range []struct {
+		set  bool
+		name string
+	}{
+		{u.Name.Set, "name"}, {u.ExpiresAt.Set, "expires_at"},
+		{u.RequestsPerMonth.Set, "quota_requests_per_month_override"},
+		{u.RequestsPerMinute.Set, "rate_requests_per_minute_override"},
+		{u.Scopes.Set, "scopes"}, {u.Metadata.Set, "metadata"}, {u.AllowedNetworks.Set, "allowed_networks"},
+	} {
+		if c.set {
+			f = append(f, c.name)
+		}
+	}
+	return f
+}

@@ -183,6 +183,9 @@ type Store interface {
 	// DeleteAccount removes the account, every key of it and every usage
 	// count of it (the account's and its keys'), in one atomic step, for an
 	// erasure request: afterwards its tokens are unknown and its ID is free.
+	// Its audit events stay (AuditEvents), with account.deleted added, but
+	// lose their IP and UserAgent (personal data): what remains names the
+	// account and its keys by ID only.
 	// It returns ErrNotFound if no such account exists.
 	DeleteAccount(ctx context.Context, id string) error
 
@@ -228,6 +231,36 @@ type Store interface {
 	// RevokedAt, and does not check what the fields mean (a root with an
 	// expiry, say): that is the caller's policy.
 	UpdateKey(ctx context.Context, accountID string, id uuid.UUID, u KeyUpdate, now time.Time) (Key, error)
+
+	// AuditEvents returns at most limit audit events of the account, newest
+	// first ((OccurredAt, ID) descending, CompareEvents), starting after
+	// the position after (the zero EventCursor starts at the newest).
+	// Paging by position keeps pages right while events are added: newer
+	// events come before the first page, never inside a later one. Events
+	// of a deleted account are kept and returned. limit must be positive;
+	// an account without events yields an empty slice and no error.
+	//
+	// Every change method writes its events (built with NewEvent, the
+	// actor from the context's Audit) in the same transaction as the
+	// change, so a change that fails or changes nothing writes none:
+	//   - CreateAccount: account.created;
+	//   - UpdateAccount: account.tier_changed when Tier is set and
+	//     account.email_verified when EmailVerified is set;
+	//   - RotateRootKey and ReplaceRootKey: key.reissued when the account
+	//     had an active root, key.issued when it had none;
+	//   - InsertChildKey: key.issued;
+	//   - RevokeKey: key.revoked, unless the key was revoked already;
+	//   - RevokeLeaked: key.leaked, one per account of a named key that
+	//     exists (action "revoked" when it revoked one, else "reported");
+	//   - PruneRevoked: keys.pruned, one per account with keys deleted;
+	//   - DeleteAccount: account.deleted.
+	// Event data per type is in the README.
+	AuditEvents(ctx context.Context, accountID string, after EventCursor, limit int) ([]Event, error)
+
+	// PruneAuditEvents deletes, in one atomic step, every audit event (of
+	// any account, deleted or not) whose OccurredAt is before before, and
+	// returns how many. It writes no event.
+	PruneAuditEvents(ctx context.Context, before time.Time) (int, error)
 }
 
 // Notifier is an optional capability of a Store shared by several

@@ -65,6 +65,7 @@ func commands() []command {
 		{"show", "-id KEY_ID", "show a key", cmdShow},
 		{"inspect", "< TOKEN", "read a token from standard input and show its key or why it fails", cmdInspect},
 		{"prune", "-older-than DURATION", "delete keys revoked at least DURATION (2160h = 90 days) ago", cmdPrune},
+		{"audit", "-account ID [-limit N] [-cursor C]", "show an account's audit trail, newest first", cmdAudit},
 		{"scan", scanArgs, "find leaked tokens in files (exit 1 if found)", cmdScan},
 		{"usage", "-account ID [-month YYYY-MM]", "show an account's and its keys' request counts for a month", cmdUsage},
 		{"update", "-id KEY_ID [-name N] [-meta K=V]... [-no-meta]", "rename a key or replace its metadata", cmdUpdate},
@@ -85,7 +86,7 @@ func commandNamed(name string) (command, bool) {
 func run(ctx context.Context, args []string, e *env) int {
 	cmd, rest, err := lookup(args)
 	if err == nil {
-		err = cmd.run(ctx, e, rest)
+		err = cmd.run(operatorContext(ctx), e, rest)
 	}
 	var ue usageError
 	var xs exitStatus

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"github.com/keyward/keys/store"
@@ -12,7 +13,13 @@ import (
 // CreateAccount implements store.Store.
 func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
 	row := newAccountRow(a)
-	_, err := s.db.NewInsert().Model(&row).Exec(ctx)
+	err := s.inTx(ctx, func(tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return err
+		}
+		return s.writeEvent(ctx, tx, a.ID, store.EventAccountCreated, uuid.Nil, a.CreatedAt,
+			map[string]any{"tier": a.Tier, "email_verified": a.EmailVerified})
+	})
 	return s.wrap(fmt.Sprintf("create account %q", a.ID), err)
 }
 
@@ -47,6 +54,16 @@ func (s *Store) UpdateAccount(ctx context.Context, id string, u store.AccountUpd
 			return err
 		} else if n == 0 {
 			return fmt.Errorf("sqlstore: account %q: %w", id, store.ErrNotFound)
+		}
+		if u.Tier != nil {
+			if err := s.writeEvent(ctx, tx, id, store.EventAccountTierChanged, uuid.Nil, u.UpdatedAt, map[string]any{"tier": *u.Tier}); err != nil {
+				return err
+			}
+		}
+		if u.EmailVerified != nil {
+			if err := s.writeEvent(ctx, tx, id, store.EventAccountEmailVerified, uuid.Nil, u.UpdatedAt, map[string]any{"email_verified": *u.EmailVerified}); err != nil {
+				return err
+			}
 		}
 		return s.changed(ctx, tx, id)
 	})

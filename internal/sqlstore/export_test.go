@@ -43,3 +43,7 @@ func MigrateOnly(ctx context.Context, db *bun.DB, keep func(name string) bool) (
 	})
 	return applied, runMigrationsIn(ctx, db, kept, "")
 }
+
+// SetAuditEvents turns the writing of audit events on or off, for the
+// floor of the benchmark of their cost.
+func SetAuditEvents(s *Store, on bool) { s.noEvents = !on }

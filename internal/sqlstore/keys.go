@@ -42,8 +42,11 @@ func (s *Store) InsertChildKey(ctx context.Context, k store.Key) error {
 		if n == 0 {
 			return fmt.Errorf("sqlstore: active root %s of account %q: %w", k.RootKeyID, k.AccountID, store.ErrNotFound)
 		}
-		_, err = tx.NewInsert().Model(&row).Exec(ctx)
-		return err
+		if _, err = tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return err
+		}
+		return s.writeEvent(ctx, tx, k.AccountID, store.EventKeyIssued, k.ID, k.CreatedAt,
+			map[string]any{"is_root": false, "root_key_id": k.RootKeyID.String(), "expires_at": optTimeData(k.ExpiresAt)})
 	})
 	return s.wrap(fmt.Sprintf("insert child key of account %q", k.AccountID), err)
 }
@@ -74,19 +77,30 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 		if _, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = FALSE WHERE id = ?", at, id).Exec(ctx); err != nil {
 			return err
 		}
+		n := int64(1)
 		switch {
 		case k.IsRoot && k.RevokedAt == nil:
 			// The active root: the whole account goes, retiring keys too.
-			if err := s.revokeAccountKeys(ctx, tx, accountID, now, now); err != nil {
+			a, b, err := s.revokeAccountKeys(ctx, tx, accountID, now, now)
+			if err != nil {
 				return err
 			}
+			n += a + b
 		case k.IsRoot:
 			// A retiring root: its children (retiring with it) go now.
-			_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = FALSE WHERE root_key_id = ? AND retiring AND revoked_at > ?",
+			res, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = FALSE WHERE root_key_id = ? AND retiring AND revoked_at > ?",
 				at, id, at).Exec(ctx)
 			if err != nil {
 				return err
 			}
+			more, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += more
+		}
+		if err := s.writeEvent(ctx, tx, accountID, store.EventKeyRevoked, id, now, map[string]any{"is_root": k.IsRoot, "keys_revoked": n}); err != nil {
+			return err
 		}
 		if err := tx.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
 			return err
@@ -105,21 +119,29 @@ func (s *Store) RevokeKey(ctx context.Context, id uuid.UUID, now time.Time) (sto
 // changed, not every key the account ever had: the unrevoked keys through
 // the partial index of them, the retiring ones through the account's
 // retiring roots (a root is its own root_key_id, so the IN list takes the
-// roots along with their children).
-func (s *Store) revokeAccountKeys(ctx context.Context, tx bun.Tx, accountID string, now, at time.Time) error {
+// roots along with their children). It returns how many keys each UPDATE
+// changed: the unrevoked ones, then the retiring ones.
+func (s *Store) revokeAccountKeys(ctx context.Context, tx bun.Tx, accountID string, now, at time.Time) (unrevoked, retiringN int64, err error) {
 	// retiring marks a grace end, which a reader compares with its clock;
 	// a revocation now is final whatever the reader's clock says.
 	retiring := at.After(now)
-	_, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = ? WHERE account_id = ? AND revoked_at IS NULL",
+	res, err := tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = ? WHERE account_id = ? AND revoked_at IS NULL",
 		someTime(at), retiring, accountID).Exec(ctx)
 	if err != nil {
-		return err
+		return 0, 0, err
+	}
+	if unrevoked, err = res.RowsAffected(); err != nil {
+		return 0, 0, err
 	}
 	after := someTime(maxTime(now, at))
-	_, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = ? WHERE root_key_id IN (SELECT id FROM "+keysTable+
+	res, err = tx.NewRaw("UPDATE "+keysTable+" SET revoked_at = ?, retiring = ? WHERE root_key_id IN (SELECT id FROM "+keysTable+
 		" WHERE account_id = ? AND is_root AND retiring AND revoked_at > ?) AND retiring AND revoked_at > ?",
 		someTime(at), retiring, accountID, after, after).Exec(ctx)
-	return err
+	if err != nil {
+		return 0, 0, err
+	}
+	retiringN, err = res.RowsAffected()
+	return unrevoked, retiringN, err
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -76,6 +76,9 @@ func (s *Store) UpdateKey(ctx context.Context, accountID string, id uuid.UUID, u
 		if u.Empty() {
 			return nil
 		}
+		if err := s.writeEvent(ctx, tx, accountID, store.EventKeyUpdated, id, now, map[string]any{"fields": u.Fields()}); err != nil {
+			return err
+		}
 		return s.changed(ctx, tx, accountID)
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -40,6 +41,18 @@ func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time
 				return err
 			}
 		}
+		// The named keys that exist, by account: one key.leaked event each.
+		named := make(map[string][]uuid.UUID)
+		for chunk := range slices.Chunk(ids, flushChunk) {
+			var part []keyRow
+			err := tx.NewSelect().Model(&part).Column("id", "account_id").Where("id IN (?)", bun.In(chunk)).Scan(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range part {
+				named[r.AccountID] = append(named[r.AccountID], r.ID)
+			}
+		}
 		var compromised []string
 		for chunk := range slices.Chunk(ids, flushChunk) {
 			var part []string
@@ -66,6 +79,15 @@ func (s *Store) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time
 		}
 		for chunk := range slices.Chunk(ids, flushChunk) {
 			if err := revoke("id IN (?)", bun.In(chunk)); err != nil {
+				return err
+			}
+		}
+		revoked := make(map[string]int)
+		for i := range rows {
+			revoked[rows[i].AccountID]++
+		}
+		for _, a := range slices.Sorted(maps.Keys(named)) {
+			if err := s.writeEvent(ctx, tx, a, store.EventKeyLeaked, store.FirstID(named[a]), now, store.LeakData(named[a], revoked[a])); err != nil {
 				return err
 			}
 		}

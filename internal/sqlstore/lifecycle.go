@@ -60,11 +60,27 @@ func (s *Store) RotateRootKey(ctx context.Context, root store.Key, r store.Rotat
 		if r.Graceful() {
 			at = r.GraceEnd
 		}
-		if err := s.revokeAccountKeys(ctx, tx, root.AccountID, r.Now, at); err != nil {
+		unrevoked, _, err := s.revokeAccountKeys(ctx, tx, root.AccountID, r.Now, at)
+		if err != nil {
 			return err
 		}
 		row := newKeyRow(k)
 		if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+			return err
+		}
+		if hasRoot {
+			var grace any
+			if r.Graceful() {
+				grace = r.GraceEnd.UTC().Truncate(time.Microsecond)
+			}
+			// The one unrevoked root was among the keys revoked.
+			err = s.writeEvent(ctx, tx, root.AccountID, store.EventKeyReissued, root.ID, r.Now, map[string]any{
+				"previous_root_id": cur.ID.String(), "children_revoked": unrevoked - 1, "grace_end": grace})
+		} else {
+			err = s.writeEvent(ctx, tx, root.AccountID, store.EventKeyIssued, root.ID, r.Now,
+				map[string]any{"is_root": true, "root_key_id": root.ID.String(), "expires_at": nil})
+		}
+		if err != nil {
 			return err
 		}
 		out = row.key()
@@ -92,11 +108,16 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 			"DELETE FROM " + accountUsageTable + " WHERE account_id = ?",
 			"DELETE FROM " + keysTable + " WHERE account_id = ?",
 			"DELETE FROM " + accountsTable + " WHERE id = ?",
+			// The events stay, naming the account and its keys by ID only.
+			"UPDATE " + eventsTable + " SET ip = '', user_agent = '' WHERE account_id = ?",
 		}
 		for _, q := range stmts {
 			if _, err := tx.NewRaw(q, id).Exec(ctx); err != nil {
 				return err
 			}
+		}
+		if err := s.writeEvent(ctx, tx, id, store.EventAccountDeleted, uuid.Nil, time.Time{}, map[string]any{}); err != nil {
+			return err
 		}
 		return s.changed(ctx, tx, id)
 	})

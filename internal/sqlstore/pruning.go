@@ -2,10 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/uptrace/bun"
 
 	"github.com/keyward/keys/store"
@@ -62,12 +66,25 @@ func (s *Store) PruneRevoked(ctx context.Context, before time.Time) (int, error)
 		if err != nil {
 			return err
 		}
-		res, err := tx.NewRaw("DELETE FROM "+keysTable+" AS k WHERE "+prunable, at, at).Exec(ctx)
-		if err != nil {
+		// RETURNING gives each deleted key's account, for one keys.pruned
+		// event per account, without a second read.
+		var accounts []string
+		if err := tx.NewRaw("DELETE FROM "+keysTable+" AS k WHERE "+prunable+" RETURNING account_id", at, at).Scan(ctx, &accounts); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		n = int64(len(accounts))
+		perAccount := make(map[string]int)
+		for _, a := range accounts {
+			perAccount[a]++
+		}
+		for _, a := range slices.Sorted(maps.Keys(perAccount)) {
+			err := s.writeEvent(ctx, tx, a, store.EventKeysPruned, uuid.Nil, time.Time{},
+				map[string]any{"count": perAccount[a], "revoked_before": before.UTC().Truncate(time.Microsecond)})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, s.wrap("prune revoked keys", err)

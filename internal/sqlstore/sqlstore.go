@@ -69,6 +69,9 @@ type Store struct {
 	// resolve is the prepared ResolveHash query: the hot lookup, prepared
 	// once because bun builds a query's text on every call.
 	resolve *sql.Stmt
+	// noEvents skips writing audit events: only the benchmark that
+	// measures their cost sets it (export_test.go), as its floor.
+	noEvents bool
 }
 
 // lockClauses are the row-lock suffixes of the locking reads. SQLite has

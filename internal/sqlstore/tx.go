@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/keyward/keys/store"
 )
 
 // txAttempts bounds how often a transaction that PostgreSQL chose as a
@@ -23,8 +25,18 @@ func (s *Store) inTx(ctx context.Context, fn func(tx bun.Tx) error) error {
 			return ctx.Err()
 		}
 	}
+	// The events of an attempt that does not commit are not the call's.
+	log := store.AuditFrom(ctx).Log
 	for attempt := 1; ; attempt++ {
-		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(tx) })
+		err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if log != nil {
+				log.Reset()
+			}
+			return fn(tx)
+		})
+		if err != nil && log != nil {
+			log.Reset()
+		}
 		if err == nil || attempt == txAttempts || s.classify(err) != Retryable {
 			return err
 		}

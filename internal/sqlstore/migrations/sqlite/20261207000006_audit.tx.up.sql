@@ -1,0 +1,19 @@
+-- Audit events: every change method writes its event in the transaction of
+-- the change. Events outlive their account (no foreign key), so that a
+-- deleted account's history stays until the host prunes it. key_id is the
+-- nil UUID for an event about no key; data is a JSON object as text.
+CREATE TABLE keys_audit_events (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    account_id  TEXT    NOT NULL,
+    type        TEXT    NOT NULL,
+    occurred_at INTEGER NOT NULL,
+    key_id      TEXT    NOT NULL,
+    actor_type  TEXT    NOT NULL,
+    actor_id    TEXT    NOT NULL,
+    ip          TEXT    NOT NULL,
+    user_agent  TEXT    NOT NULL,
+    data        TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
+--bun:split
+-- AuditEvents pages an account's events newest first.
+CREATE INDEX keys_audit_events_by_account ON keys_audit_events (account_id, occurred_at DESC, id DESC);
