@@ -19,26 +19,37 @@ const timeFormat = time.RFC3339
 // without allocating; its use is recorded for the next flush.
 func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 	if !m.format.check(token) {
+		m.stats.countMalformed(&m.format, token)
 		return Key{}, ErrMalformedKey
 	}
 	if m.closed.Load() {
+		m.stats.stripe(0).auth[authError].Add(1)
 		return Key{}, ErrClosed
 	}
 	h := m.hasher.sum(token)
+	st := m.stats.stripe(h[0])
 	now := m.now()
 	e := m.cache.get(&h, now.mono)
 	if e == nil {
+		st.misses.Add(1)
 		var err error
 		if e, err = m.resolve(ctx, &h, now); err != nil {
+			st.countAuth(err)
 			return Key{}, err
 		}
+	} else {
+		st.hits.Add(1)
 	}
 	if e.err != nil {
+		st.countAuth(e.err)
 		return Key{}, e.err
 	}
 	if now.wall >= e.expiresAt {
-		return Key{}, e.stopped(now.wall)
+		err := e.stopped(now.wall)
+		st.countAuth(err)
+		return Key{}, err
 	}
+	st.auth[authOK].Add(1)
 	m.lastUsed.touch(e, now.wall)
 	k := e.key
 	k.ent = e

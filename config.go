@@ -6,6 +6,9 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Manager. Its zero value works: every field has a
@@ -67,6 +70,15 @@ type Config struct {
 
 	// Logger receives background errors (failed flushes). Default: none.
 	Logger *slog.Logger
+
+	// MeterProvider receives the Manager's metrics (README, "Observability",
+	// lists them). Default: nil, no metrics recorded (the hot-path counters
+	// still run, as plain atomics).
+	MeterProvider metric.MeterProvider
+
+	// TracerProvider receives spans around store calls and key changes.
+	// Default: nil, no spans.
+	TracerProvider trace.TracerProvider
 
 	// OnEvent, if set, is called with every audit event a change through
 	// this Manager commits, and with the notices of EventQuotaThreshold,

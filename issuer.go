@@ -121,7 +121,9 @@ func (m *Manager) updateAccount(ctx context.Context, id string, u store.AccountU
 // Reissue is for callers that authenticated the account some other way (a
 // session, an operator). A request authenticated by a root key calls
 // ReissueFrom instead.
-func (m *Manager) Reissue(ctx context.Context, accountID string, opts ...ReissueOption) (Issued, error) {
+func (m *Manager) Reissue(ctx context.Context, accountID string, opts ...ReissueOption) (_ Issued, err error) {
+	ctx, span := m.startOp(ctx, "keys.Reissue")
+	defer span.end(&err)
 	o, err := applyReissueOptions(opts)
 	if err != nil {
 		return Issued{}, err
@@ -138,7 +140,9 @@ func (m *Manager) Reissue(ctx context.Context, accountID string, opts ...Reissue
 // in the grace of an earlier reissue) gets ErrRootKeyRetired, a child key
 // ErrChildKeyForbidden. IfRoot(k.ID) passes; IfRoot of another key or
 // IfNoRoot is ErrRootKeyChanged while k is the active root.
-func (m *Manager) ReissueFrom(ctx context.Context, k Key, opts ...ReissueOption) (Issued, error) {
+func (m *Manager) ReissueFrom(ctx context.Context, k Key, opts ...ReissueOption) (_ Issued, err error) {
+	ctx, span := m.startOp(ctx, "keys.ReissueFrom")
+	defer span.end(&err)
 	if !k.IsRoot {
 		return Issued{}, ErrChildKeyForbidden
 	}
@@ -232,7 +236,9 @@ func (m *Manager) reissue(ctx context.Context, accountID string, o reissueOption
 // (ErrNoActiveRootKey). Options are checked: a name of at most 128 bytes,
 // an expiry in the future, overrides positive and within the account's
 // pool limits (ErrInvalidArgument).
-func (m *Manager) IssueChild(ctx context.Context, accountID string, opts ChildOptions) (Issued, error) {
+func (m *Manager) IssueChild(ctx context.Context, accountID string, opts ChildOptions) (_ Issued, err error) {
+	ctx, span := m.startOp(ctx, "keys.IssueChild")
+	defer span.end(&err)
 	if err := m.checkOpen(); err != nil {
 		return Issued{}, err
 	}
@@ -326,7 +332,9 @@ func (m *Manager) childRecord(a store.Account, opts ChildOptions, now time.Time)
 // Revoke revokes the key with the given ID at once; revoking a root key
 // also revokes its children. Revoking a revoked key is not an error. It
 // returns ErrKeyNotFound for an unknown ID.
-func (m *Manager) Revoke(ctx context.Context, id uuid.UUID) error {
+func (m *Manager) Revoke(ctx context.Context, id uuid.UUID) (err error) {
+	ctx, span := m.startOp(ctx, "keys.Revoke")
+	defer span.end(&err)
 	if err := m.checkOpen(); err != nil {
 		return err
 	}

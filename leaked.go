@@ -64,7 +64,9 @@ func (m *Manager) FindLeaked(ctx context.Context, tokens []string) (LeakReport, 
 // account of a key found (action "revoked", or "reported" when its keys
 // were revoked already), with the report's url and source when ctx
 // carries them (WithLeakSource).
-func (m *Manager) RevokeLeaked(ctx context.Context, tokens []string) (LeakReport, error) {
+func (m *Manager) RevokeLeaked(ctx context.Context, tokens []string) (_ LeakReport, err error) {
+	ctx, span := m.startOp(ctx, "keys.RevokeLeaked")
+	defer span.end(&err)
 	if err := m.checkOpen(); err != nil {
 		return LeakReport{}, err
 	}

@@ -143,6 +143,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if countQuota {
 		if q = ks.checkQuota(k, n); !q.allowed {
 			a.mu.Unlock()
+			m.stats.stripe(k.ID[15]).decisions[decQuotaExceeded].Add(1)
 			d := quotaRefusal(&q, span, now.wall)
 			if m.hook != nil {
 				m.observe(k, &d, now.wall)
@@ -178,6 +179,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 			}
 		}
 	}
+	m.stats.countDecision(k.ID[15], r.allowed)
 	d := decision(&q, &r, span, n, countQuota, now.wall)
 	if m.hook != nil {
 		m.observe(k, &d, now.wall)

@@ -36,6 +36,9 @@ type Manager struct {
 	// that Usage never sees a count both pending and stored, or neither.
 	flushMu sync.RWMutex
 
+	stats stats      // hot-path counters, read by the metrics (metrics.go)
+	tel   *telemetry // nil without a MeterProvider or TracerProvider
+
 	// cancelSubscribe stops the store.Notifier subscription, if any.
 	cancelSubscribe context.CancelFunc
 	subscribed      chan struct{}
@@ -96,6 +99,9 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		m.clock = m.mono.Now
 	} else {
 		m.stepped = newSteppedClock(m.clock)
+	}
+	if m.tel, err = newTelemetry(&cfg, &m.stats); err != nil {
+		return nil, fmt.Errorf("keys: registering metrics: %w", err)
 	}
 	m.bgCtx, m.bgCancel = context.WithCancel(context.Background())
 	m.startHook()
@@ -176,6 +182,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 
 func (m *Manager) shutdown(ctx context.Context) error {
 	m.closed.Store(true)
+	defer m.tel.close()
 	close(m.stop)
 	// Past ctx's end, a periodic flush still stuck in the store is
 	// cancelled rather than waited for: its counts are then pending again,
@@ -228,7 +235,9 @@ func (m *Manager) Flush(ctx context.Context) error {
 // flush is Flush with a typed result (a nil *FlushError must not become a
 // non-nil error).
 func (m *Manager) flush(ctx context.Context) *FlushError {
+	start := time.Now()
 	err := errors.Join(m.flushLastUsed(ctx), m.flushUsage(ctx))
+	m.tel.recordFlush(start, err != nil)
 	if err == nil {
 		return nil
 	}
@@ -296,8 +305,18 @@ func (m *Manager) now() instant {
 // Actor, the Manager's clock), so that every change method writes its
 // event with them, and any change the store gains later (UpdateKey's
 // key.updated) gets them with no more work here. With an event hook, the
-// returned func passes the events the call committed to it.
+// returned func passes the events the call committed to it. With
+// telemetry on, it also starts the call's span and clock, and the returned
+// func ends them (see telemetry.storeCall).
 func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.tel != nil {
+		return m.tel.storeCall(ctx, m.boundStore)
+	}
+	return m.boundStore(ctx)
+}
+
+// boundStore is storeCtx without telemetry.
+func (m *Manager) boundStore(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, log := m.withAudit(ctx)
 	var cancel context.CancelFunc
 	switch dl, ok := ctx.Deadline(); {

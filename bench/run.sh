@@ -34,6 +34,7 @@ go test -run '^$' -bench . -benchmem -count "$count" "${pkgs[@]}" | tee -a "$out
 #   ratio  (ns/op of the benchmark over its floor's, at most target)
 #   rps    (req/s of the benchmark over its floor's, at least target)
 #   abs    (ns/op of the benchmark alone, at most target; no floor)
+#   paired (the x-* ratio a paired benchmark reports itself, at most target)
 awk -v pairs="
 keys Authenticate Floor 2.0 ratio
 keys AuthenticateParallel FloorParallel 2.0 ratio
@@ -51,6 +52,9 @@ bench LoopbackGetAccountKey LoopbackGetAccountKeyFloor 0.8 rps
 keys Allow - 100 abs
 keys AllowParallel - 100 abs
 keys AuthenticateAllow - - abs
+keys AuthenticateAllowMetricsOn AuthenticateAllowMetricsOff 1.1 ratio
+keys AuthenticateAllowMetricsOn Floor 2.6 ratio
+keys AuthenticateAllowMetricsPaired - 1.1 paired
 sqlitestore ReplaceRootKey10000Children - 50000000 abs
 sqlitestore RotateGrace10000Children - 50000000 abs
 keys AuthenticateRichKey AuthenticatePlainKey 1.1 ratio
@@ -75,6 +79,7 @@ function add(key, v) { cnt[key]++; val[key, cnt[key]] = v }
 		if ($(i + 1) == "ns/op") add(pkg " " name " ns", $i)
 		if ($(i + 1) == "req/s") add(pkg " " name " rps", $i)
 		if ($(i + 1) == "allocs/op") add(pkg " " name " allocs", $i)
+		if ($(i + 1) ~ /^x-/) add(pkg " " name " x", $i)
 	}
 }
 function human(ns) { return ns >= 1e6 ? sprintf("%.1f ms", ns / 1e6) : ns >= 1e3 ? sprintf("%.1f µs", ns / 1e3) : sprintf("%.0f ns", ns) }
@@ -89,6 +94,11 @@ END {
 			if (v == "" || w == "") continue
 			r = v / w; ok = (tgt == "-") ? "" : (r >= tgt ? "ok" : "MISSED")
 			printf "%-14s %-32s %7.0f r/s %7.0f r/s %7.2f %8s  %s %s\n", p, b, v, w, r, (tgt == "-" ? "" : ">=" tgt), median(p " " b " allocs"), ok
+		} else if (kind == "paired") {
+			r = median(p " " b " x")
+			if (r == "") continue
+			ok = (tgt == "-") ? "" : (r <= tgt ? "ok" : "MISSED")
+			printf "%-14s %-32s %11s %11s %7.2f %8s  %s %s\n", p, b, "", "", r, (tgt == "-" ? "" : "<=" tgt "x"), median(p " " b " allocs"), ok
 		} else if (kind == "abs") {
 			v = median(p " " b " ns")
 			if (v == "") continue

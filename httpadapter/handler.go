@@ -96,6 +96,13 @@ type Options struct {
 	// of HTTP Basic authentication (curl -u sk_live_…:), the password
 	// ignored. Default false.
 	AcceptBasicAuth bool
+
+	// OnAuthenticated, if set, is called with every request whose API key
+	// authenticated (RequireKey routes and every /account/ route), before
+	// its limits and checks are applied, so that an access log can name
+	// the key (k.ID; never log the token). It runs on the request's
+	// goroutine and must be quick. Default: nil.
+	OnAuthenticated func(r *http.Request, k keys.Key)
 }
 
 // Handler serves the account endpoints of a keys.Manager over HTTP:
@@ -126,6 +133,7 @@ type Handler struct {
 	clientIP     func(*http.Request) netip.Addr
 	apiKeyHeader bool
 	basicAuth    bool
+	onAuth       func(*http.Request, keys.Key)
 	mgmt         mgmtRoutes
 }
 
@@ -152,6 +160,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 		clientIP:     opts.ClientIP,
 		apiKeyHeader: opts.AcceptAPIKeyHeader,
 		basicAuth:    opts.AcceptBasicAuth,
+		onAuth:       opts.OnAuthenticated,
 	}
 	if h.clientIP == nil {
 		h.clientIP = RemoteAddrIP
@@ -225,6 +234,7 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, fromKeys(err))
 			return
 		}
+		h.authenticated(r, &k)
 		if e := h.checkNetwork(r, &k); e != nil {
 			h.refuseAfterAuth(w, r, &k, e)
 			return
@@ -303,6 +313,7 @@ func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token str
 	if err != nil {
 		return keys.Issued{}, fromKeys(err)
 	}
+	h.authenticated(r, &k)
 	// Credentials come before the rate: a refusal here wins over a 429,
 	// though the request is counted all the same.
 	forbidden := h.checkNetwork(r, &k)

@@ -38,6 +38,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, manage bool)
 		if err != nil {
 			return caller{}, fromKeys(err)
 		}
+		h.authenticated(r, &k)
 		// Credentials come before the rate: a refusal here wins over a
 		// 429, though the request is counted all the same.
 		forbidden := h.checkNetwork(r, &k)

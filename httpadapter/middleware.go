@@ -44,6 +44,7 @@ func (h *Handler) RequireKey(next http.Handler, opts ...RequireOption) http.Hand
 			h.fail(w, r, fromKeys(err))
 			return
 		}
+		h.authenticated(r, &k)
 		if e := h.checkNetwork(r, &k); e != nil {
 			h.refuseAfterAuth(w, r, &k, e)
 			return

@@ -26,6 +26,7 @@ type config struct {
 	Environment string `toml:"environment"` // $KEYS_ENVIRONMENT: live or test
 	PepperFile  string `toml:"pepper_file"` // $KEYS_PEPPER_FILE; or the pepper itself in $KEYS_PEPPER
 	CacheTTL    string `toml:"cache_ttl"`   // $KEYS_CACHE_TTL, -cache-ttl
+	LogFormat   string `toml:"log_format"`  // $KEYS_LOG_FORMAT, -log-format: text or json
 
 	// RedisURL is the Redis that shares rate limits between servers
 	// ($KEYS_REDIS_URL, -redis where that flag exists). serve does not
@@ -99,6 +100,7 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 		{&cfg.Environment, "KEYS_ENVIRONMENT"},
 		{&cfg.PepperFile, "KEYS_PEPPER_FILE"},
 		{&cfg.CacheTTL, "KEYS_CACHE_TTL"},
+		{&cfg.LogFormat, "KEYS_LOG_FORMAT"},
 		{&cfg.RedisURL, "KEYS_REDIS_URL"},
 		{&cfg.Demo.Mode, "KEYS_DEMO"},
 		{&cfg.Demo.Account, "KEYS_DEMO_ACCOUNT"},
@@ -217,6 +219,7 @@ func (c *config) flagBindings() []struct {
 		{"db", &c.Database},
 		{"env", &c.Environment},
 		{"cache-ttl", &c.CacheTTL},
+		{"log-format", &c.LogFormat},
 		{"redis", &c.RedisURL},
 		{"demo", &c.Demo.Mode},
 		{"jwt-secret", &c.Sessions.secret},
@@ -288,6 +291,11 @@ func (c *config) check() error {
 		if _, err := time.ParseDuration(c.CacheTTL); err != nil {
 			return fmt.Errorf("cache_ttl %q: want a duration such as 5s", c.CacheTTL)
 		}
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fmt.Errorf("log format %q: want text or json (from -log-format, $KEYS_LOG_FORMAT or the config's log_format)", c.LogFormat)
 	}
 	switch c.Demo.Mode {
 	case "", "auto", "true", "false":

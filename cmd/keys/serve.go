@@ -39,10 +39,17 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if *printConfig {
 		return conf.printConfig(e.stdout)
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	log, err := newLogger(conf.LogFormat, e.stderr)
+	if err != nil {
+		return usagef("-log-format: %v", err)
+	}
+	meters, metricsHandler, err := newMetrics()
+	if err != nil {
+		return err
+	}
+	defer meters.Shutdown(context.Background())
 	var redisTimeout time.Duration
 	if v := e.getenv("KEYS_REDIS_TIMEOUT"); v != "" {
-		var err error
 		if redisTimeout, err = time.ParseDuration(v); err != nil || redisTimeout <= 0 {
 			return usagef("$KEYS_REDIS_TIMEOUT %q: want a positive duration such as 50ms", v)
 		}
@@ -59,7 +66,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	// Known before open, which creates the file.
 	fresh := newSQLite(c.db)
-	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter})
+	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter, MeterProvider: meters})
 	if err != nil {
 		return err
 	}
@@ -75,7 +82,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	opts := httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins()}
+	opts := httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins(),
+		OnAuthenticated: noteKey}
 	var page *demoPage
 	if created || *ui {
 		// The script's URL does not depend on the options.
@@ -93,10 +101,13 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	mux.Handle("/account/", conf.withCORS(h))
 	mux.Handle("/v1/ping", onlyMethods("GET, HEAD", h.RequireKey(http.HandlerFunc(ping))))
+	mux.Handle("/metrics", onlyMethods("GET, HEAD", metricsHandler))
+	mux.Handle("/healthz", onlyMethods("GET, HEAD", http.HandlerFunc(healthz)))
+	mux.Handle("/readyz", onlyMethods("GET, HEAD", readyz(b.st, log)))
 	mux.Handle("/", notFound)          // every other path: a JSON 404, not the mux's text
 	proxies, _ := conf.proxyPrefixes() // checked by parse
 	srv := &http.Server{
-		Handler:           withClientAddr(proxies, jsonPaths([]string{"/account"}, mux)),
+		Handler:           withClientAddr(proxies, accessLog(log, jsonPaths([]string{"/account"}, mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -30,6 +30,7 @@ func addServeFlags(fs *flag.FlagSet) (printConfig *bool) {
 	fs.String("jwt-account-claim", "", "sessions: the claim holding the account ID (default $KEYS_JWT_ACCOUNT_CLAIM, else sub)")
 	fs.String("cors-origins", "", "comma-separated origins allowed to call the account routes from a browser (default $KEYS_CORS_ORIGINS)")
 	fs.String("trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client (default $KEYS_TRUSTED_PROXIES)")
+	fs.String("log-format", "text", "log format: text or json (default $KEYS_LOG_FORMAT, else text)")
 	return fs.Bool("print-config", false, "print the effective configuration, secrets redacted, and exit")
 }
 
@@ -200,6 +201,7 @@ func (c *config) printConfig(w io.Writer) error {
 		Environment    string                `toml:"environment"`
 		Pepper         string                `toml:"pepper"`
 		CacheTTL       string                `toml:"cache_ttl"`
+		LogFormat      string                `toml:"log_format"`
 		RedisURL       string                `toml:"redis_url"`
 		TrustedProxies []string              `toml:"trusted_proxies"`
 		CORS           corsConfig            `toml:"cors"`
@@ -208,7 +210,7 @@ func (c *config) printConfig(w io.Writer) error {
 		Tiers          map[string]tierConfig `toml:"tiers"`
 	}{
 		Listen: c.Listen, Database: redactDSN(c.Database), Environment: c.Environment,
-		Pepper: redacted(c.pepper != "", c.pepperFrom), CacheTTL: c.CacheTTL, RedisURL: redactURL(c.RedisURL),
+		Pepper: redacted(c.pepper != "", c.pepperFrom), CacheTTL: c.CacheTTL, LogFormat: c.LogFormat, RedisURL: redactURL(c.RedisURL),
 		TrustedProxies: c.TrustedProxies, CORS: c.CORS, Demo: c.Demo,
 		Sessions: map[string]string{
 			"secret": redacted(c.Sessions.secret != "", secretFrom), "jwks_url": c.Sessions.JWKSURL,
