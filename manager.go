@@ -24,6 +24,7 @@ type Manager struct {
 	format  tokenFormat
 	hasher  hasher
 	cache   *keyCache
+	guard   *lookupGuard // the forged-token defence; nil with the cache off
 	limiter Limiter
 	book    *book
 
@@ -31,7 +32,8 @@ type Manager struct {
 	mono                    *monoClock    // the default clock; nil with Config.Clock
 	stepped                 *steppedClock // Config.Clock's; nil without
 
-	lastUsed lastUsedQueue
+	lastUsed       lastUsedQueue
+	lookupsRefused atomic.Int64
 
 	// cancelSubscribe stops the store.Notifier subscription, if any.
 	cancelSubscribe context.CancelFunc
@@ -69,13 +71,17 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 	if err := checkPepper(st, cfg.Pepper, cfg.StoreTimeout); err != nil {
 		return nil, err
 	}
+	tagKey, err := loadTagKey(st, cfg.Pepper, cfg.StoreTimeout)
+	if err != nil {
+		return nil, err
+	}
 	env := "sk_" + cfg.Environment + "_"
 	m := &Manager{
 		store:       st,
 		cfg:         cfg,
 		clock:       cfg.Clock,
 		log:         cfg.Logger,
-		format:      tokenFormat{prefix: env},
+		format:      tokenFormat{prefix: env, tagKey: tagKey},
 		hasher:      newHasher(cfg.Pepper),
 		cache:       newKeyCache(cfg.CacheTTL, cfg.CacheSize),
 		book:        newBook(),
@@ -84,6 +90,9 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		childPrefix: env + "child",
 		shutDown:    make(chan struct{}),
 		stop:        make(chan struct{}),
+	}
+	if !m.cache.disabled {
+		m.guard = newLookupGuard(cfg.LookupRate)
 	}
 	if m.clock == nil {
 		m.mono = newMonoClock()
@@ -293,8 +302,11 @@ func (m *Manager) storeCtx(ctx context.Context) (context.Context, context.Cancel
 }
 
 // invalidate drops what the cache holds for the account, or everything for
-// "".
+// "", and every remembered unknown hash (a key may have been made).
 func (m *Manager) invalidate(accountID string) {
+	if m.guard != nil {
+		m.guard.neg.clear()
+	}
 	if accountID == "" {
 		m.cache.invalidateAll()
 		return

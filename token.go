@@ -38,6 +38,8 @@ var isBase62 = func() (t [256]bool) {
 // Manager and builds and checks tokens with it.
 type tokenFormat struct {
 	prefix string
+	// tagKey, if set, tags every new token (tokentag.go).
+	tagKey []byte
 }
 
 // newToken returns a fresh token from crypto/rand.
@@ -45,6 +47,9 @@ func (f tokenFormat) newToken() (string, error) {
 	var raw [secretBytes]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("keys: reading random bytes: %w", err)
+	}
+	if f.tagKey != nil {
+		tag(f.tagKey, &raw)
 	}
 	buf := make([]byte, tokenLen)
 	copy(buf, f.prefix)
