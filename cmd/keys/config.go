@@ -26,6 +26,7 @@ type config struct {
 	Environment string `toml:"environment"` // $KEYS_ENVIRONMENT: live or test
 	PepperFile  string `toml:"pepper_file"` // $KEYS_PEPPER_FILE; or the pepper itself in $KEYS_PEPPER
 	CacheTTL    string `toml:"cache_ttl"`   // $KEYS_CACHE_TTL, -cache-ttl
+	LookupRate  string `toml:"lookup_rate"` // $KEYS_LOOKUP_RATE, -lookup-rate: keys.Config.LookupRate
 
 	// RedisURL is the Redis that shares rate limits between servers
 	// ($KEYS_REDIS_URL, -redis where that flag exists). serve does not
@@ -99,6 +100,7 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 		{&cfg.Environment, "KEYS_ENVIRONMENT"},
 		{&cfg.PepperFile, "KEYS_PEPPER_FILE"},
 		{&cfg.CacheTTL, "KEYS_CACHE_TTL"},
+		{&cfg.LookupRate, "KEYS_LOOKUP_RATE"},
 		{&cfg.RedisURL, "KEYS_REDIS_URL"},
 		{&cfg.Demo.Mode, "KEYS_DEMO"},
 		{&cfg.Demo.Account, "KEYS_DEMO_ACCOUNT"},
@@ -217,6 +219,7 @@ func (c *config) flagBindings() []struct {
 		{"db", &c.Database},
 		{"env", &c.Environment},
 		{"cache-ttl", &c.CacheTTL},
+		{"lookup-rate", &c.LookupRate},
 		{"redis", &c.RedisURL},
 		{"demo", &c.Demo.Mode},
 		{"jwt-secret", &c.Sessions.secret},
@@ -287,6 +290,11 @@ func (c *config) check() error {
 	if c.CacheTTL != "" {
 		if _, err := time.ParseDuration(c.CacheTTL); err != nil {
 			return fmt.Errorf("cache_ttl %q: want a duration such as 5s", c.CacheTTL)
+		}
+	}
+	if c.LookupRate != "" {
+		if _, err := strconv.Atoi(c.LookupRate); err != nil {
+			return fmt.Errorf("lookup_rate %q: want a whole number of lookups per second, such as 100 (negative: no budget)", c.LookupRate)
 		}
 	}
 	switch c.Demo.Mode {
