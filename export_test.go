@@ -49,4 +49,4 @@ func ForgeToken(m *Manager) string {
 
 // WithoutTags makes m issue untagged tokens, as a Manager from before
 // tags did. Call it before m is shared.
-func WithoutTags(m *Manager) { m.format.tagKey = nil }
+func WithoutTags(m *Manager) { m.format.tagger = nil }

@@ -79,13 +79,19 @@ func (m *Manager) lookup(ctx context.Context, token string, hv store.Hash, now i
 	if g.neg.has(h, now.mono) {
 		return nil, ErrUnknownKey
 	}
+	// Vouched for, and so outside the budget: a key this process has
+	// resolved before (its entry is stale, not absent), or a token with a
+	// valid keyed tag (tokentag.go). Checked before the shared read, so a
+	// refusal costs no goroutine.
+	if !m.cache.known(h) && !m.format.hasTag(token) && !g.take(now.mono) {
+		m.lookupsRefused.Add(1)
+		return nil, ErrBusy
+	}
 	ch := g.flight.DoChan(string(h[:]), func() (any, error) {
-		// Vouched for, and so outside the budget: a key this process has
-		// resolved before (its entry is stale, not absent), or a token
-		// with a valid keyed tag (tokentag.go).
-		if !m.cache.known(h) && !m.format.hasTag(token) && !g.take(now.mono) {
-			m.lookupsRefused.Add(1)
-			return nil, ErrBusy
+		// A shared read that ended just before this one began has cached
+		// the key: no second read.
+		if e := m.cache.get(h, now.mono); e != nil {
+			return e, nil
 		}
 		gen := g.neg.generation()
 		rctx := ctx

@@ -81,7 +81,7 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		cfg:         cfg,
 		clock:       cfg.Clock,
 		log:         cfg.Logger,
-		format:      tokenFormat{prefix: env, tagKey: tagKey},
+		format:      tokenFormat{prefix: env, tagger: newTagger(tagKey)},
 		hasher:      newHasher(cfg.Pepper),
 		cache:       newKeyCache(cfg.CacheTTL, cfg.CacheSize),
 		book:        newBook(),

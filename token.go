@@ -38,8 +38,9 @@ var isBase62 = func() (t [256]bool) {
 // Manager and builds and checks tokens with it.
 type tokenFormat struct {
 	prefix string
-	// tagKey, if set, tags every new token (tokentag.go).
-	tagKey []byte
+	// tagger, if set, holds the tag key (as HMAC pads) and tags every new
+	// token (tokentag.go).
+	tagger *hasher
 }
 
 // newToken returns a fresh token from crypto/rand.
@@ -48,8 +49,8 @@ func (f tokenFormat) newToken() (string, error) {
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("keys: reading random bytes: %w", err)
 	}
-	if f.tagKey != nil {
-		tag(f.tagKey, &raw)
+	if f.tagger != nil {
+		tag(f.tagger, &raw)
 	}
 	buf := make([]byte, tokenLen)
 	copy(buf, f.prefix)

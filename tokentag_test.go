@@ -1,6 +1,8 @@
 package keys
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"math/big"
 	"testing"
 
@@ -34,8 +36,8 @@ func TestTokenTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := tokenFormat{prefix: "sk_live_", tagKey: key}
-	other := tokenFormat{prefix: "sk_live_", tagKey: append([]byte{1}, key[1:]...)}
+	f := tokenFormat{prefix: "sk_live_", tagger: newTagger(key)}
+	other := tokenFormat{prefix: "sk_live_", tagger: newTagger(append([]byte{1}, key[1:]...))}
 	for range 100 {
 		tok, err := f.newToken()
 		if err != nil {
@@ -68,5 +70,26 @@ func TestTagKeySharedThroughTheStore(t *testing.T) {
 	}
 	if string(a) == string(c) || string(a) == string(d) {
 		t.Fatal("another store or another pepper derived the same tag key")
+	}
+}
+
+// TestTagMatchesHMAC: the hand-rolled tag is HMAC-SHA-256 truncated.
+func TestTagMatchesHMAC(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	var raw [secretBytes]byte
+	copy(raw[:], "twenty-four random bytes")
+	tag(newTagger(key), &raw)
+	mac := hmac.New(sha256.New, key)
+	mac.Write(raw[:tagged])
+	if want := mac.Sum(nil)[:tagBytes]; string(raw[tagged:]) != string(want) {
+		t.Fatalf("tag %x, want HMAC-SHA-256 %x", raw[tagged:], want)
+	}
+}
+
+func TestTagCheckAllocatesNothing(t *testing.T) {
+	f := tokenFormat{prefix: "sk_live_", tagger: newTagger([]byte("k"))}
+	tok, _ := live.newToken()
+	if n := testing.AllocsPerRun(100, func() { f.hasTag(tok) }); n != 0 {
+		t.Fatalf("hasTag: %v allocations, want 0", n)
 	}
 }
