@@ -102,3 +102,49 @@ func forgedToken() string {
 	}
 	return s + string(cs[:])
 }
+
+// BenchmarkLoopbackForgedPaired runs both at once on one server: half of
+// the 64 clients send the valid key, half forged tokens, and x-valid is
+// how many forged requests were served per valid one in the same time
+// (the throughput ratio, steadier than two runs apart on a loaded machine).
+func BenchmarkLoopbackForgedPaired(b *testing.B) {
+	h, token := dataServer(b)
+	srv, c := loopback(b, h)
+	valid, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/ping", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	valid.Header.Set("Authorization", "Bearer "+token)
+	forged := make([]*http.Request, 1<<16)
+	for i := range forged {
+		forged[i], _ = http.NewRequest(http.MethodGet, srv.URL+"/v1/ping", nil)
+		forged[i].Header.Set("Authorization", "Bearer "+forgedToken())
+	}
+	var next, clients, nValid, nForged atomic.Uint64
+	b.SetParallelism(max(1, loopbackClients/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		isForged := clients.Add(1)%2 == 0
+		for pb.Next() {
+			r := valid
+			if isForged {
+				r = forged[next.Add(1)&(1<<16-1)]
+			}
+			resp, err := c.Do(r)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if isForged {
+				nForged.Add(1)
+			} else {
+				nValid.Add(1)
+			}
+		}
+	})
+	if nValid.Load() > 0 {
+		b.ReportMetric(float64(nForged.Load())/float64(nValid.Load()), "x-valid")
+	}
+}
