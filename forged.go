@@ -79,8 +79,8 @@ func (m *Manager) lookup(ctx context.Context, token string, hv store.Hash, now i
 	if g.neg.has(h, now.mono) {
 		return nil, ErrUnknownKey
 	}
-	// Vouched for, and so outside the budget: a key this process has
-	// resolved before (its entry is stale, not absent), or a token with a
+	// Vouched for, and so outside the budget: a key whose entry is still
+	// in the cache (stale, not yet swept), or a token with a
 	// valid keyed tag (tokentag.go). Checked before the shared read, so a
 	// refusal costs no goroutine.
 	if !m.cache.known(h) && !m.format.hasTag(token) && !g.take(now.mono) {
