@@ -89,8 +89,86 @@ func newAccount(t *testing.T, m *keys.Manager, id string, tier keys.Tier) keys.I
 
 // clusterBurst: a pool of burstRate a minute, hit from idle by three
 // times as many requests at once through three keys and three servers,
-// admits exactly burstRate.
+// admits exactly burstRate. The servers' Redis connections are warmed
+// first. A burst during which a server fell back to its in-process limiter
+// (Redis slower than the limiter's 50 ms deadline, which a loaded machine
+// can cause; README documents what that admits) is tried again with a new
+// account, at most three times; an overshoot without a fallback fails at
+// once.
 func clusterBurst(t *testing.T, c *cluster, m *keys.Manager, acct string) {
+	warm := warmRedis(t, c, m, acct+"_warm")
+	for attempt := 1; ; attempt++ {
+		marks := fallbacks(c)
+		ok, limited := burstOnce(t, c, m, fmt.Sprintf("%s_%d", acct, attempt))
+		if ok == burstRate && limited == 3*burstRate-burstRate {
+			t.Logf("pool of %d/min, %d requests at once over 3 servers: %d admitted (attempt %d)", burstRate, 3*burstRate, ok, attempt)
+			return
+		}
+		fell := fallbacks(c) != marks
+		if !fell || attempt == 3 {
+			t.Fatalf("a pool of %d/min hit by %d requests across 3 servers admitted %d (%d refused), want exactly %d (attempt %d; a server fell back from Redis: %v)",
+				burstRate, 3*burstRate, ok, limited, burstRate, attempt, fell)
+		}
+		t.Logf("attempt %d: %d admitted while a server fell back from Redis (slower than 50 ms); again", attempt, ok)
+		waitRedisBack(t, c, warm)
+	}
+}
+
+const (
+	fallbackLog = "redislimiter: Redis failed"
+	backLog     = "redislimiter: Redis answers again"
+)
+
+// fallbacks counts the fallbacks every server has logged.
+func fallbacks(c *cluster) int {
+	n := 0
+	for _, s := range c.servers {
+		n += strings.Count(s.stderr.String(), fallbackLog)
+	}
+	return n
+}
+
+// warmRedis opens each server's Redis connections and loads the script
+// with a burst on an account of its own, then waits for any server that
+// fell back to return to Redis. It returns the account's root key.
+func warmRedis(t *testing.T, c *cluster, m *keys.Manager, acct string) string {
+	root := newAccount(t, m, acct, keys.Pro)
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Go(func() {
+			_, _, _ = call(context.Background(), http.MethodGet, c.servers[i%3].base+"/v1/ping", root.Secret)
+		})
+	}
+	wg.Wait()
+	waitRedisBack(t, c, root.Secret)
+	return root.Secret
+}
+
+// waitRedisBack sends one request a tenth of a second to every server that
+// has logged more fallbacks than returns, with token (a key of a pro
+// account), until each has returned (the limiter tries Redis again once a
+// second), within 10s.
+func waitRedisBack(t *testing.T, c *cluster, token string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, s := range c.servers {
+		for {
+			log := s.stderr.String()
+			if strings.Count(log, fallbackLog) <= strings.Count(log, backLog) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a server did not return to Redis within 10s:\n%s", log)
+			}
+			time.Sleep(100 * time.Millisecond)
+			_, _, _ = call(context.Background(), http.MethodGet, s.base+"/v1/ping", token)
+		}
+	}
+}
+
+// burstOnce sends 3 × burstRate requests at once for a new account of the
+// burst tier, spread over its root key and two children and the three
+// servers, and counts the answers.
+func burstOnce(t *testing.T, c *cluster, m *keys.Manager, acct string) (ok, limited int64) {
 	root := newAccount(t, m, acct, "burst")
 	tokens := []string{root.Secret}
 	for range 2 {
@@ -101,7 +179,7 @@ func clusterBurst(t *testing.T, c *cluster, m *keys.Manager, acct string) {
 		tokens = append(tokens, ch.Secret)
 	}
 	const total = 3 * burstRate
-	var ok, limited atomic.Int64
+	var nOK, nLimited atomic.Int64
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range total {
@@ -113,9 +191,9 @@ func clusterBurst(t *testing.T, c *cluster, m *keys.Manager, acct string) {
 			case err != nil:
 				t.Error(err)
 			case status == http.StatusOK:
-				ok.Add(1)
+				nOK.Add(1)
 			case status == http.StatusTooManyRequests && code == "rate_limited":
-				limited.Add(1)
+				nLimited.Add(1)
 			default:
 				t.Errorf("burst: %d %s", status, code)
 			}
@@ -123,16 +201,7 @@ func clusterBurst(t *testing.T, c *cluster, m *keys.Manager, acct string) {
 	}
 	close(start)
 	wg.Wait()
-	if ok.Load() != burstRate || limited.Load() != total-burstRate {
-		for _, s := range c.servers {
-			if strings.Contains(s.stderr.String(), "redislimiter: Redis failed") {
-				t.Log("a server fell back to its in-process limiter (Redis slower than its 50 ms deadline)")
-			}
-		}
-		t.Fatalf("a pool of %d/min hit by %d requests across 3 servers admitted %d (%d refused), want exactly %d",
-			burstRate, total, ok.Load(), limited.Load(), burstRate)
-	}
-	t.Logf("pool of %d/min, %d requests at once over 3 servers: %d admitted", burstRate, total, ok.Load())
+	return nOK.Load(), nLimited.Load()
 }
 
 // clusterRevocation: a child cached by every server is refused by the
