@@ -58,6 +58,10 @@ func (m *Manager) flushUsage(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Usage reads (under the read lock) never see counts in flight
+	// between the book and the store.
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
 	if f.unsure != nil {
 		if err := m.addUsage(ctx, f.unsure); err != nil {
 			return err

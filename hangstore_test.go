@@ -52,7 +52,7 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
 	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts",
-	"RevokeLeaked"}
+	"RevokeLeaked", "AccountUsage", "UpdateKey"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -257,4 +257,18 @@ func (s *hangStore) RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.
 		return nil, err
 	}
 	return s.Store.RevokeLeaked(ctx, ids, now)
+}
+
+func (s *hangStore) AccountUsage(ctx context.Context, accountID string, month store.Month) (store.AccountUsage, error) {
+	if err := s.enter(ctx, "AccountUsage"); err != nil {
+		return store.AccountUsage{}, err
+	}
+	return s.Store.AccountUsage(ctx, accountID, month)
+}
+
+func (s *hangStore) UpdateKey(ctx context.Context, accountID string, id uuid.UUID, u store.KeyUpdate, now time.Time) (store.Key, error) {
+	if err := s.enter(ctx, "UpdateKey"); err != nil {
+		return store.Key{}, err
+	}
+	return s.Store.UpdateKey(ctx, accountID, id, u, now)
 }

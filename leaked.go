@@ -176,7 +176,7 @@ func (m *Manager) findLeaked(ctx context.Context, tokens []string) (LeakReport, 
 		rep.Tokens[i] = Leak{
 			Found: true,
 			Key:   m.keyFromStore(r.Key, r.Account),
-			Live:  r.Key.RevokedAt == nil || r.Key.RevokedAt.After(now),
+			Live:  !r.Key.RevokedAsOf(now),
 		}
 	}
 	return rep, accounts, nil

@@ -34,6 +34,9 @@ type Manager struct {
 
 	lastUsed       lastUsedQueue
 	lookupsRefused atomic.Int64
+	// flushMu is held by a usage flush (write) and by Usage (read), so
+	// that Usage never sees a count both pending and stored, or neither.
+	flushMu sync.RWMutex
 
 	// cancelSubscribe stops the store.Notifier subscription, if any.
 	cancelSubscribe context.CancelFunc

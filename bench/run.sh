@@ -44,6 +44,9 @@ sqlitestore ResolveHash ResolveHashFloor 1.5 ratio
 pgstore ResolveHash ResolveHashFloor - ratio
 httpadapter GetAccountKey GetAccountKeyFloorSameHeaders - ratio
 httpadapter SessionJWT/JWKSVerifier.ES256 SessionJWT/floor=ecdsa.Verify - ratio
+httpadapter UsageRoute1000Keys UsageRoute1000KeysFloor - ratio
+bench SQLiteUsage1000Keys SQLiteUsage1000KeysFloor - ratio
+bench SQLiteUsagePerKeyQueries SQLiteUsage1000KeysFloor - ratio
 bench LoopbackGetAccountKey LoopbackGetAccountKeyFloor 0.8 rps
 bench LoopbackForgedTokens LoopbackValidKey 0.9 rps
 bench LoopbackForgedPaired - 0.9 xvalid

@@ -49,6 +49,13 @@
 // ip_not_allowed; Options.ClientIP says where a request comes from), and
 // Options can let data routes read the key from X-API-Key or HTTP Basic.
 //
+// The key-management routes (keyroutes.go) let a session or a root key
+// list, issue, read, change and revoke the account's child keys (GET and
+// POST /account/keys, GET, PATCH and DELETE /account/keys/{id}), and
+// anyone of the account read the month's usage (GET /account/usage; a
+// child key sees its own entry and the pool). Their JSON bodies ignore
+// unknown fields. Options.DisableKeyManagement turns /account/keys* off.
+//
 // # Limits
 //
 // The account endpoints count against the per-minute rate of the key (a

@@ -219,7 +219,7 @@ func errorRows(w *errorWorld) []errorRow {
 			status: 500, code: "internal_error"},
 
 		// Added codes.
-		{name: "path not found", r: req{path: "/account/keys", auth: bearer(w.root.Secret)},
+		{name: "path not found", r: req{path: "/account/keyz", auth: bearer(w.root.Secret)},
 			status: 404, code: "not_found"},
 		{name: "session of an unknown account", r: req{path: "/account/key", auth: bearer("session-ghost")},
 			status: 404, code: "account_not_found"},

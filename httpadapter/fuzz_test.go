@@ -25,13 +25,16 @@ func FuzzHandler(f *testing.F) {
 	// fuzzer runs millions of requests.
 	w := newHostileWorldWith(f, httpadapter.Options{MaxBodyBytes: 4096,
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	child := w.fixture.child(f, "acct_1", keys.ChildOptions{}).Secret
+	childIss := w.fixture.child(f, "acct_1", keys.ChildOptions{})
+	child, childID := childIss.Secret, childIss.Key.ID.String()
 	w.account(f, "acct_nokey", keys.Free, true)
 	w.account(f, "acct_unverified", keys.Free, false)
 
-	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", ""} {
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", ""} {
 		for _, path := range []string{"/account/key", "/account/key/reissue", "/account/key/", "/account/x", "/v1/data",
-			"/account/key%2Freissue", "/account/%6Bey", "/account/key/../key"} {
+			"/account/key%2Freissue", "/account/%6Bey", "/account/key/../key",
+			"/account/keys", "/account/keys/" + childID, "/account/keys/x", "/account/keys/", "/account/usage",
+			"/account/keys?limit=0&cursor=%ff&include_revoked=1", "/account/usage?month=2026-13"} {
 			for _, auth := range []string{"", "Bearer " + w.root, "bearer " + child, "Bearer session-acct_1",
 				"Bearer session-nokey", "Bearer session-unverified", "Bearer session-ghost",
 				"Bearer sk_live_x", "Basic abc", "Bearer", "Bearer " + w.root + "\nBearer " + w.root} {
@@ -41,6 +44,18 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Add("POST", "/account/key/reissue", "Bearer "+w.root, strings.Repeat("x", 5000))
 	f.Add("POST", "/account/key/reissue", "Bearer session-acct_1", "\x00\xff{]")
+	// The key-management routes' bodies: every field, of the right and
+	// the wrong types.
+	for _, body := range []string{`{}`, `[]`, `null`, `{"name":"x","metadata":{"a":"b"},"scopes":["s:r"],` +
+		`"allowed_networks":["10.0.0.0/8","::1/128"],"expires_at":"2030-01-01T00:00:00Z",` +
+		`"quota_requests_per_month_override":5,"rate_requests_per_minute_override":5}`,
+		`{"name":null,"metadata":null,"scopes":null,"allowed_networks":null,"expires_at":null,` +
+			`"quota_requests_per_month_override":null,"rate_requests_per_minute_override":null}`,
+		`{"scopes":[]}`, `{"metadata":{}}`, `{"allowed_networks":["x"]}`, `{"expires_at":5}`,
+		`{"quota_requests_per_month_override":-1e400}`, `{"name":"\ud800"}`} {
+		f.Add("POST", "/account/keys", "Bearer "+w.root, body)
+		f.Add("PATCH", "/account/keys/"+childID, "Bearer session-acct_1", body)
+	}
 
 	f.Fuzz(func(t *testing.T, method, path, auth, body string) {
 		u, err := url.ParseRequestURI(path)

@@ -65,8 +65,16 @@ type Options struct {
 	// request_too_large. A negative value leaves the body unread. Default:
 	// DefaultMaxBodyBytes (64 KiB). RequireKey never touches the body.
 	// POST /account/key/reissue reads its body (options, see the Handler);
-	// with a negative value a reissue that carries a body is refused.
+	// with a negative value a reissue that carries a body is refused. The
+	// key-management routes that take a body (POST and PATCH
+	// /account/keys…) read it the same way.
 	MaxBodyBytes int64
+
+	// DisableKeyManagement turns off the key-management routes
+	// ({BasePath}/account/keys and below) and the key page's script
+	// ({BasePath}/account/ui/), which then answer 404 like any unknown
+	// path; {BasePath}/account/usage stays. Default false: they are served.
+	DisableKeyManagement bool
 
 	// ClientIP returns the address of the client of r, which a key with
 	// AllowedNetworks is checked against on every route. Default: the host
@@ -96,6 +104,9 @@ type Options struct {
 //	HEAD {BasePath}/account/key          the same, without a body
 //	POST {BasePath}/account/key/reissue  a new root key, shown once
 //
+// and the key-management routes of keyroutes.go (/account/keys…,
+// /account/usage).
+//
 // Any other path gets a JSON 404 not_found and a known path with another
 // method a JSON 405 method_not_allowed with an Allow header. Its RequireKey
 // method guards the host's own data routes. A Handler is safe for
@@ -105,6 +116,7 @@ type Handler struct {
 	sessions     SessionVerifier
 	keyPath      string
 	reissuePath  string
+	uiPrefix     string
 	prefix       string
 	errorHandler func(http.ResponseWriter, *http.Request, *Error)
 	log          *slog.Logger
@@ -115,6 +127,7 @@ type Handler struct {
 	apiKeyHeader bool
 	basicAuth    bool
 	gate         sessionGate // per-account count of session requests before any store read
+	mgmt         mgmtRoutes
 }
 
 // New returns a Handler over m. It panics if m is nil, a programming error
@@ -132,6 +145,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 		sessions:     opts.Sessions,
 		keyPath:      base + "/account/key",
 		reissuePath:  base + "/account/key/reissue",
+		uiPrefix:     base + "/account/ui/",
 		prefix:       m.TokenPrefix(),
 		errorHandler: opts.ErrorHandler,
 		log:          opts.Logger,
@@ -153,6 +167,7 @@ func New(m *keys.Manager, opts Options) *Handler {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	h.setRequestSessions(opts)
+	h.mgmt = newMgmtRoutes(base, opts)
 	return h
 }
 
@@ -178,6 +193,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.reissue(w, r)
 	default:
+		// DisableKeyManagement turns the key page off with the routes it
+		// needs.
+		if h.serveMgmt(w, r, path) || (!h.mgmt.disabled && h.serveUI(w, r, path)) {
+			return
+		}
 		h.fail(w, r, errNotFound())
 	}
 }

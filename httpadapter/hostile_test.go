@@ -134,7 +134,7 @@ func TestOddPaths(t *testing.T) {
 		{"GET", "//account/key", 404, "not_found"},
 		{"GET", "/account//key", 404, "not_found"},
 		{"GET", "/ACCOUNT/KEY", 404, "not_found"},
-		{"GET", "/account/keys", 404, "not_found"},
+		{"GET", "/account/keyz", 404, "not_found"},
 		{"GET", "/account/key%00", 404, "not_found"},
 		{"GET", "/account/key%20", 404, "not_found"},
 		{"GET", "/account/", 404, "not_found"},

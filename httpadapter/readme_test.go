@@ -108,10 +108,13 @@ var readmeScenarios = map[string][]string{
 		"+lookup budget spent"},
 	"two credentials on a `RequireKey` route (Authorization and X-API-Key); a reissue body that is not an object of its fields": {
 		"+two credentials", "+reissue body not an object"},
-	"root key in the grace of a reissue, on reissue":     {"+retiring root on reissue"},
-	"key without a scope the route needs (`WithScopes`)": {"+missing scope"},
-	"client address outside the key's allowed networks":  {"+address outside the networks"},
-	"`if_root_key_id` does not match the account's root": {"+condition fails"},
+	"root key in the grace of a reissue, on reissue":                             {"+retiring root on reissue"},
+	"key without a scope the route needs (`WithScopes`)":                         {"+missing scope"},
+	"client address outside the key's allowed networks":                          {"+address outside the networks"},
+	"`if_root_key_id` does not match the account's root":                         {"+condition fails"},
+	"key of another account, or none, on `/account/keys/{id}`":                   {"+unknown key id", "+another account's key id"},
+	"child key on `/account/keys*`; retiring root key there":                     {"+child key lists keys", "+retiring root lists keys"},
+	"new child key for an account without an active root (`POST /account/keys`)": {"+new child without a root"},
 }
 
 // extraScenarios are the situations ("+name" above) TestErrorTable does
@@ -178,6 +181,24 @@ var extraScenarios = map[string]func(w *errorWorld) *httptest.ResponseRecorder{
 	"condition fails": func(w *errorWorld) *httptest.ResponseRecorder {
 		return w.do(req{method: http.MethodPost, path: "/account/key/reissue", auth: bearer("session-acct_1"),
 			body: strings.NewReader(`{"if_root_key_id":"` + uuid.NewString() + `"}`)})
+	},
+	"unknown key id": func(w *errorWorld) *httptest.ResponseRecorder {
+		return w.do(req{path: "/account/keys/" + uuid.NewString(), auth: bearer(w.root.Secret)})
+	},
+	"another account's key id": func(w *errorWorld) *httptest.ResponseRecorder {
+		return w.do(req{path: "/account/keys/" + w.tRoot.Key.ID.String(), auth: bearer(w.root.Secret)})
+	},
+	"child key lists keys": func(w *errorWorld) *httptest.ResponseRecorder {
+		return w.do(req{path: "/account/keys", auth: bearer(w.child.Secret)})
+	},
+	"retiring root lists keys": func(w *errorWorld) *httptest.ResponseRecorder {
+		if _, err := w.m.Reissue(context.Background(), "acct_1", keys.WithGrace(time.Hour)); err != nil {
+			panic(err)
+		}
+		return w.do(req{path: "/account/keys", auth: bearer(w.root.Secret)})
+	},
+	"new child without a root": func(w *errorWorld) *httptest.ResponseRecorder {
+		return w.do(req{method: http.MethodPost, path: "/account/keys", auth: bearer("session-nokey"), body: strings.NewReader("{}")})
 	},
 	"Manager closed": func(w *errorWorld) *httptest.ResponseRecorder {
 		_ = w.m.Close()

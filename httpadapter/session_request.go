@@ -59,9 +59,6 @@ func (h *Handler) credential(w http.ResponseWriter, r *http.Request) (credential
 	if e != nil {
 		return credential{}, e
 	}
-	if e := h.gateSession(acct); e != nil {
-		return credential{}, e
-	}
 	return credential{account: acct}, nil
 }
 

@@ -250,10 +250,8 @@ func (s *Store) ActiveRootKey(_ context.Context, accountID string) (store.Key, e
 func (s *Store) ListKeys(_ context.Context, accountID string) ([]store.Key, error) {
 	s.mu.RLock()
 	out := []store.Key{}
-	for _, k := range s.keys {
-		if k.AccountID == accountID {
-			out = append(out, clone(k))
-		}
+	for _, k := range s.byAccount[accountID] {
+		out = append(out, clone(k))
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b store.Key) int {

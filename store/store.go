@@ -210,6 +210,24 @@ type Store interface {
 	// inserted concurrently under a leaked root is either revoked by it or
 	// refused.
 	RevokeLeaked(ctx context.Context, ids []uuid.UUID, now time.Time) ([]Key, error)
+
+	// AccountUsage returns, in one read, the stored count of the account
+	// for the month and the count of every key of the account (a key whose
+	// AccountID is accountID) that has one. Counts never written are zero
+	// (and such keys are absent from Keys); counts of keys that do not
+	// exist are not returned. An unknown account yields zero counts and no
+	// error: it never returns ErrNotFound.
+	AccountUsage(ctx context.Context, accountID string, month Month) (AccountUsage, error)
+
+	// UpdateKey applies u to the key with the given ID in one atomic step,
+	// if that key belongs to accountID and is not revoked as of now (its
+	// RevokedAt is nil or after now), and returns the key as stored after
+	// the change. It returns ErrNotFound if no such key of that account
+	// exists, and ErrRevoked if it is revoked; then nothing changes. An
+	// empty update changes nothing and returns the key. It never changes
+	// RevokedAt, and does not check what the fields mean (a root with an
+	// expiry, say): that is the caller's policy.
+	UpdateKey(ctx context.Context, accountID string, id uuid.UUID, u KeyUpdate, now time.Time) (Key, error)
 }
 
 // Notifier is an optional capability of a Store shared by several

@@ -52,7 +52,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "[-config FILE] [-print-config] [-addr ADDR] [-db DB] [-env ENV] [-cache-ttl D] [-lookup-rate N] [-demo auto|true|false] [-jwt-secret S | -jwks-url URL -jwt-issuer ISS -jwt-audience AUD [-jwt-type T] [-jwt-account-claim C]] [-cors-origins O,…] [-trusted-proxies CIDR,…] [-redis URL]", "run the key server", cmdServe},
+		{"serve", "[-config FILE] [-print-config] [-addr ADDR] [-db DB] [-env ENV] [-cache-ttl D] [-lookup-rate N] [-demo auto|true|false] [-jwt-secret S | -jwks-url URL -jwt-issuer ISS -jwt-audience AUD [-jwt-type T] [-jwt-account-claim C]] [-cors-origins O,…] [-trusted-proxies CIDR,…] [-redis URL] [-ui]", "run the key server", cmdServe},
 		{"account create", "-id ID [-tier TIER] [-verified]", "create an account (and the database, if it does not exist)", cmdAccountCreate},
 		{"account verify", "-id ID", "mark an account's email verified", cmdAccountVerify},
 		{"account tier", "-id ID -tier TIER", "change an account's tier", cmdAccountTier},
@@ -65,8 +65,9 @@ func commands() []command {
 		{"show", "-id KEY_ID", "show a key", cmdShow},
 		{"inspect", "< TOKEN", "read a token from standard input and show its key or why it fails", cmdInspect},
 		{"prune", "-older-than DURATION", "delete keys revoked at least DURATION (2160h = 90 days) ago", cmdPrune},
-
 		{"scan", scanArgs, "find leaked tokens in files (exit 1 if found)", cmdScan},
+		{"usage", "-account ID [-month YYYY-MM]", "show an account's and its keys' request counts for a month", cmdUsage},
+		{"update", "-id KEY_ID [-name N] [-meta K=V]... [-no-meta]", "rename a key or replace its metadata", cmdUpdate},
 	}
 }
 

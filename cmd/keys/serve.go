@@ -31,6 +31,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
 	lookupRate := fs.Int("lookup-rate", keys.DefaultLookupRate, "store lookups per second for tokens neither cached nor carrying this store's tag (a flood of forged tokens costs at most this; past it 503 with Retry-After: 1; negative: no budget)")
 	printConfig := addServeFlags(fs)
+	ui := fs.Bool("ui", false, "serve the demo key page at / for the demo account (default: only when this run created the demo account)")
 	redisURL := fs.String("redis", e.getenv("KEYS_REDIS_URL"), "Redis URL (redis://host:6379/0) to share per-minute rates with every server given the same one (default $KEYS_REDIS_URL; none: rates per process)")
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -61,14 +62,29 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return errors.Join(fmt.Errorf("listening on %s: %w", *addr, err), b.close())
 	}
 	base := "http://" + ln.Addr().String()
+	created := false
 	if demo.wanted(fresh) {
-		if err := bootstrapDemo(ctx, e, b.m, base, conf.Demo.Account); err != nil {
+		if created, err = bootstrapDemo(ctx, e, b.m, base, conf.Demo.Account); err != nil {
 			return errors.Join(err, ln.Close(), b.close())
 		}
 	}
 
-	h := httpadapter.New(b.m, httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins()})
+	opts := httpadapter.Options{Sessions: sessions, Logger: log, TrustedOrigins: conf.trustedOrigins()}
+	var page *demoPage
+	if created || *ui {
+		// The script's URL does not depend on the options.
+		script := httpadapter.New(b.m, httpadapter.Options{}).ScriptURL()
+		if page, err = newDemoPage(conf.Demo.Account, script); err != nil {
+			return errors.Join(err, ln.Close(), b.close())
+		}
+		opts.SessionFromRequest = page.session
+	}
+	h := httpadapter.New(b.m, opts)
 	mux := http.NewServeMux()
+	if page != nil {
+		mux.Handle("/{$}", onlyMethods("GET, HEAD", page))
+		fmt.Fprintf(e.stdout, "The key page of the account %q: %s/ (this machine only; never expose it)\n", conf.Demo.Account, base)
+	}
 	mux.Handle("/account/", conf.withCORS(h))
 	mux.Handle("/v1/ping", onlyMethods("GET, HEAD", h.RequireKey(http.HandlerFunc(ping))))
 	mux.Handle("/", notFound)          // every other path: a JSON 404, not the mux's text
@@ -113,18 +129,19 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 }
 
 // bootstrapDemo creates the demo account on first start and prints its
-// root key, once, with curl lines to try it.
-func bootstrapDemo(ctx context.Context, e *env, m *keys.Manager, base, demoAccount string) error {
+// root key, once, with curl lines to try it. It reports whether it created
+// the account.
+func bootstrapDemo(ctx context.Context, e *env, m *keys.Manager, base, demoAccount string) (bool, error) {
 	err := m.CreateAccount(ctx, keys.Account{ID: demoAccount, Tier: keys.Pro, EmailVerified: true})
 	if errors.Is(err, keys.ErrAccountExists) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("creating the demo account: %w", err)
+		return false, fmt.Errorf("creating the demo account: %w", err)
 	}
 	iss, err := m.Reissue(ctx, demoAccount)
 	if err != nil {
-		return fmt.Errorf("issuing the demo key: %w", err)
+		return true, fmt.Errorf("issuing the demo key: %w", err)
 	}
 	fmt.Fprintf(e.stdout, `Created the demo account %q (tier pro). Its root key, shown this once:
 
@@ -136,7 +153,7 @@ Try it:
     curl -s %s/v1/ping -H "Authorization: Bearer %s"
 
 `, demoAccount, iss.Secret, base, iss.Secret, base, iss.Secret, base, iss.Secret)
-	return nil
+	return true, nil
 }
 
 // ping is the demo data route: it answers with the caller's key and what

@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddUsageConcurrent", testAddUsageConcurrent},
 		{"IssueAndReissueConcurrent", testIssueAndReissueConcurrent},
 		{"AddUsageFlushID", testAddUsageFlushID}, {"AddUsageFlushIDConcurrent", testAddUsageFlushIDConcurrent},
+		{"AccountUsage", testAccountUsage}, {"UpdateKey", testUpdateKey}, {"UpdateKeyRefusals", testUpdateKeyRefusals}, {"UpdateKeyRacesRevoke", testUpdateKeyRacesRevoke},
 	}
 	tests = append(tests, pruningTests...)
 	tests = append(tests, lifecycleTests...)

@@ -1,0 +1,272 @@
+package httpadapter
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keys"
+)
+
+// The key-management routes:
+//
+//	GET    {BasePath}/account/keys        the account's keys, paged
+//	POST   {BasePath}/account/keys        a new child key, shown once
+//	GET    {BasePath}/account/keys/{id}   one key of the account
+//	PATCH  {BasePath}/account/keys/{id}   change a key's settings
+//	DELETE {BasePath}/account/keys/{id}   revoke a child key
+//	GET    {BasePath}/account/usage       this month's (or ?month=) counts
+//
+// A session or a root key may use them all; a child key, and a root key
+// in the grace of a reissue, only /account/usage (where they see their own
+// entry and the pool). Each request counts against the per-minute rate,
+// not the monthly quota. Checks run in this order: body size (413),
+// credentials (401, 403), rate (429), request content (400), conditions
+// (409). Unknown fields of a JSON body are ignored.
+
+// mgmtRoutes holds the paths of the key-management routes.
+type mgmtRoutes struct {
+	keysPath  string // {BasePath}/account/keys
+	usagePath string // {BasePath}/account/usage
+	disabled  bool   // Options.DisableKeyManagement
+}
+
+func newMgmtRoutes(base string, opts Options) mgmtRoutes {
+	return mgmtRoutes{keysPath: base + "/account/keys", usagePath: base + "/account/usage",
+		disabled: opts.DisableKeyManagement}
+}
+
+// serveMgmt serves r if path is one of the key-management routes, and
+// reports whether it was.
+func (h *Handler) serveMgmt(w http.ResponseWriter, r *http.Request, path string) bool {
+	rt := &h.mgmt
+	switch {
+	case path == rt.usagePath:
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.fail(w, r, errMethodNotAllowed("GET, HEAD"))
+			return true
+		}
+		h.usage(w, r)
+	case rt.disabled:
+		return false
+	case path == rt.keysPath:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			h.listKeys(w, r)
+		case http.MethodPost:
+			h.createKey(w, r)
+		default:
+			h.fail(w, r, errMethodNotAllowed("GET, HEAD, POST"))
+		}
+	case strings.HasPrefix(path, rt.keysPath+"/"):
+		id := path[len(rt.keysPath)+1:]
+		if id == "" || strings.Contains(id, "/") {
+			return false
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			h.getAccountKey(w, r, id)
+		case http.MethodPatch:
+			h.patchKey(w, r, id)
+		case http.MethodDelete:
+			h.deleteKey(w, r, id)
+		default:
+			h.fail(w, r, errMethodNotAllowed("GET, HEAD, PATCH, DELETE"))
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// begin runs the checks every key-management route shares, in the
+// contract's order: the body (413), credentials (401/403) and the rate
+// (429). body is read for POST and PATCH and drained otherwise.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, manage bool) (caller, []byte, bool) {
+	body := &reqBody{}
+	var e *Error
+	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
+		body, e = h.readBody(w, r)
+	} else {
+		e = h.drainBody(w, r)
+	}
+	if e != nil {
+		h.fail(w, r, e)
+		return caller{}, nil, false
+	}
+	c, e := h.authorize(w, r, manage)
+	if e == nil {
+		// A body that could not be read, or one sent while MaxBodyBytes
+		// is negative, is refused at the content stage.
+		e = body.refused
+	}
+	if e != nil {
+		h.fail(w, r, e)
+		return caller{}, nil, false
+	}
+	return c, body.data, true
+}
+
+// listKeys serves GET /account/keys.
+func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
+	c, _, ok := h.begin(w, r, true)
+	if !ok {
+		return
+	}
+	opts, e := pageOptions(r)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	ks, next, err := h.m.ListKeysPage(r.Context(), c.account, opts)
+	if err != nil {
+		h.fail(w, r, mgmtError(err, http.StatusNotFound))
+		return
+	}
+	now := h.m.Now()
+	b := make([]byte, 0, 64+len(ks)*640)
+	b = append(b, `{"keys":[`...)
+	for i := range ks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKObject(b, &ks[i], now)
+	}
+	b = append(b, `],"next_cursor":`...)
+	if next == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendString(b, next)
+	}
+	b = append(b, '}')
+	w.Header()["Cache-Control"] = noStore
+	writeJSON(w, http.StatusOK, b)
+}
+
+// createKey serves POST /account/keys: a new child key of the account.
+func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
+	c, body, ok := h.begin(w, r, true)
+	if !ok {
+		return
+	}
+	f, e := parseObject(body)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	opts, e := childOptions(f)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	iss, err := h.m.IssueChild(r.Context(), c.account, opts)
+	if err != nil {
+		h.fail(w, r, mgmtError(err, http.StatusConflict))
+		return
+	}
+	buf := getBuf()
+	b := appendIssuedChild((*buf)[:0], &iss)
+	hdr := w.Header()
+	hdr["Cache-Control"] = noStore
+	hdr["Pragma"] = noCache
+	writeJSON(w, http.StatusCreated, b)
+	clear(b) // the only copy of the secret in this process, besides iss
+	putBuf(buf, b)
+}
+
+// getAccountKey serves GET /account/keys/{id}.
+func (h *Handler) getAccountKey(w http.ResponseWriter, r *http.Request, rawID string) {
+	c, _, ok := h.begin(w, r, true)
+	if !ok {
+		return
+	}
+	id, e := parseKeyID(rawID)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	k, err := h.m.AccountKey(r.Context(), c.account, id)
+	if err != nil {
+		h.fail(w, r, mgmtError(err, http.StatusNotFound))
+		return
+	}
+	h.writeK(w, &k)
+}
+
+// patchKey serves PATCH /account/keys/{id}.
+func (h *Handler) patchKey(w http.ResponseWriter, r *http.Request, rawID string) {
+	c, body, ok := h.begin(w, r, true)
+	if !ok {
+		return
+	}
+	id, e := parseKeyID(rawID)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	f, e := parseObject(body)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	u, e := keyUpdate(f)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	k, err := h.m.UpdateKey(r.Context(), c.account, id, u)
+	if err != nil {
+		h.fail(w, r, mgmtError(err, http.StatusNotFound))
+		return
+	}
+	h.writeK(w, &k)
+}
+
+// deleteKey serves DELETE /account/keys/{id}: it revokes a child key of
+// the account (again is fine) and answers with the key as it is now. A
+// root key is refused: reissue it instead.
+func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, rawID string) {
+	c, _, ok := h.begin(w, r, true)
+	if !ok {
+		return
+	}
+	id, e := parseKeyID(rawID)
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	ctx := r.Context()
+	k, err := h.m.AccountKey(ctx, c.account, id)
+	if err != nil {
+		h.fail(w, r, mgmtError(err, http.StatusNotFound))
+		return
+	}
+	if k.IsRoot {
+		h.fail(w, r, errInvalidRequest("A root key cannot be deleted; reissue it instead (POST /account/key/reissue)."))
+		return
+	}
+	if err := h.m.RevokeAccountKey(ctx, c.account, id); err != nil {
+		h.fail(w, r, mgmtError(err, http.StatusNotFound))
+		return
+	}
+	if k, err = h.m.AccountKey(ctx, c.account, id); err != nil {
+		h.fail(w, r, mgmtError(err, http.StatusNotFound))
+		return
+	}
+	h.writeK(w, &k)
+}
+
+// writeK answers 200 {"key":K}.
+func (h *Handler) writeK(w http.ResponseWriter, k *keys.Key) {
+	buf := getBuf()
+	b := appendK((*buf)[:0], k, h.m.Now())
+	w.Header()["Cache-Control"] = noStore
+	writeJSON(w, http.StatusOK, b)
+	putBuf(buf, b)
+}
+
+// ownEntry reports whether a usage entry is one the caller may see.
+func (c *caller) ownEntry(id uuid.UUID) bool {
+	return c.key == nil || (c.key.IsRoot && c.key.RevokedAt == nil) || c.key.ID == id
+}
