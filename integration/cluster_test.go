@@ -205,43 +205,63 @@ func burstOnce(t *testing.T, c *cluster, m *keys.Manager, acct string) (ok, limi
 }
 
 // clusterRevocation: a child cached by every server is refused by the
-// other two within 250 ms of a reissue through the first (which revokes
-// every child of the account).
+// other two within 250 ms of its revocation through one: DELETE
+// /account/keys/{id} through server 2, then a reissue through server 1
+// (which revokes every child of the account).
 func clusterRevocation(t *testing.T, c *cluster, m *keys.Manager, acct string) {
 	root := newAccount(t, m, acct, keys.Pro)
-	ch, err := m.IssueChild(context.Background(), acct, keys.ChildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range c.servers {
-		if status, code, err := call(context.Background(), http.MethodGet, s.base+"/v1/ping", ch.Secret); err != nil || status != http.StatusOK {
-			t.Fatalf("warming the child: %d %s %v", status, code, err)
+	child := func() keys.Issued {
+		ch, err := m.IssueChild(context.Background(), acct, keys.ChildOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, s := range c.servers {
+			if status, code, err := call(context.Background(), http.MethodGet, s.base+"/v1/ping", ch.Secret); err != nil || status != http.StatusOK {
+				t.Fatalf("warming the child: %d %s %v", status, code, err)
+			}
+		}
+		return ch
 	}
-	status, code, err := call(context.Background(), http.MethodPost, c.servers[0].base+"/account/key/reissue", root.Secret)
+
+	ch := child()
+	status, code, err := call(context.Background(), http.MethodDelete, c.servers[1].base+"/account/keys/"+ch.Key.ID.String(), root.Secret)
+	if err != nil || status/100 != 2 {
+		t.Fatalf("DELETE through server 2: %d %s %v", status, code, err)
+	}
+	refusedWithin(t, c, []int{0, 2}, ch.Secret, "DELETE", time.Now())
+
+	ch = child()
+	status, code, err = call(context.Background(), http.MethodPost, c.servers[0].base+"/account/key/reissue", root.Secret)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("reissue through server 1: %d %s %v", status, code, err)
 	}
-	revoked := time.Now()
+	refusedWithin(t, c, []int{1, 2}, ch.Secret, "reissue", time.Now())
+}
+
+// refusedWithin polls the servers at the given indexes with token until
+// each answers key_revoked, and fails a server that took longer than
+// 250 ms from revoked (the revoking answer).
+func refusedWithin(t *testing.T, c *cluster, servers []int, token, how string, revoked time.Time) {
 	var wg sync.WaitGroup
-	for i, s := range c.servers[1:] {
+	for _, i := range servers {
+		s := c.servers[i]
 		wg.Go(func() {
 			for {
-				status, code, err := call(context.Background(), http.MethodGet, s.base+"/v1/ping", ch.Secret)
+				status, code, err := call(context.Background(), http.MethodGet, s.base+"/v1/ping", token)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				if status == http.StatusUnauthorized && code == "key_revoked" {
 					d := time.Since(revoked)
-					t.Logf("server %d refused the revoked child %v after the reissue's answer", i+2, d.Round(time.Millisecond))
+					t.Logf("%s: server %d refused the revoked child %v after the answer", how, i+1, d.Round(time.Millisecond))
 					if d > 250*time.Millisecond {
-						t.Errorf("server %d refused the revoked child only after %v, want within 250ms", i+2, d)
+						t.Errorf("%s: server %d refused the revoked child only after %v, want within 250ms", how, i+1, d)
 					}
 					return
 				}
 				if time.Since(revoked) > 10*time.Second {
-					t.Errorf("server %d still answers %d %s for the revoked child after 10s", i+2, status, code)
+					t.Errorf("%s: server %d still answers %d %s for the revoked child after 10s", how, i+1, status, code)
 					return
 				}
 				time.Sleep(2 * time.Millisecond)
