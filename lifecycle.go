@@ -103,7 +103,9 @@ func decodeCursor(s string) (store.KeyCursor, error) {
 	}
 	c := store.KeyCursor{CreatedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8]))).UTC()}
 	copy(c.ID[:], b[8:])
-	if c.ID == uuid.Nil {
+	// Every store keeps years 1 to 9999; PostgreSQL refuses a time beyond
+	// them, which would turn a tampered cursor into a store error.
+	if y := c.CreatedAt.Year(); c.ID == uuid.Nil || y < 1 || y > 9999 {
 		return store.KeyCursor{}, invalidf("the page cursor is not one this library made")
 	}
 	return c, nil

@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keys"
+	"github.com/keyward/keys/memstore"
 )
 
 func TestListKeysPage(t *testing.T) {
@@ -131,5 +133,53 @@ func TestPruneRevoked(t *testing.T) {
 	ks, _ := f.m.ListKeys(ctx(), "acct_1")
 	if len(ks) != 1 || ks[0].ID != cur.Key.ID {
 		t.Fatalf("after pruning: %v", ks)
+	}
+}
+
+// A tampered cursor out of the years every store keeps is refused before
+// the store (PostgreSQL would fail on it: a 500 for a client's mistake).
+func TestListKeysPageCursorOutOfRange(t *testing.T) {
+	f := newFixture(t, keys.Config{})
+	f.account(t, "acct_1", keys.Pro)
+	f.reissue(t, "acct_1")
+	for _, raw := range [][]byte{
+		{0x80, 0, 0, 0, 0, 0, 0, 0},
+		{0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+	} {
+		b := append(raw[:8:8], make([]byte, 16)...)
+		b[8] = 1 // a non-nil ID
+		_, _, err := f.m.ListKeysPage(ctx(), "acct_1", keys.Page{Cursor: base64.RawURLEncoding.EncodeToString(b)})
+		if !errors.Is(err, keys.ErrInvalidArgument) {
+			t.Errorf("cursor with time %x: %v, want ErrInvalidArgument", raw[:8], err)
+		}
+	}
+}
+
+// A Key held by a Manager whose clock runs behind the revoker's is refused
+// by Allow: a revocation outright is final, whatever the clock says of its
+// RevokedAt.
+func TestAllowRefusesKeyRevokedAheadOfThisClock(t *testing.T) {
+	st := memstore.New()
+	ahead := newFixtureOn(t, st, keys.Config{})
+	ahead.clock.Add(time.Hour)
+	behind := newFixtureOn(t, st, keys.Config{})
+	ahead.account(t, "acct_1", keys.Pro)
+	ahead.reissue(t, "acct_1")
+	c := ahead.child(t, "acct_1", keys.ChildOptions{})
+	if err := ahead.m.Revoke(ctx(), c.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	k, err := behind.m.AccountKey(ctx(), "acct_1", c.Key.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Active(behind.m.Now()) {
+		t.Error("Active: a key revoked outright reads as active to a clock behind its RevokedAt")
+	}
+	if _, err := behind.m.Allow(ctx(), k); !errors.Is(err, keys.ErrRevokedKey) {
+		t.Errorf("Allow of a key revoked outright, clock behind: %v, want ErrRevokedKey", err)
+	}
+	if _, err := behind.m.Authenticate(ctx(), c.Secret); !errors.Is(err, keys.ErrRevokedKey) {
+		t.Errorf("Authenticate: %v, want ErrRevokedKey", err)
 	}
 }

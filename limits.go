@@ -255,7 +255,7 @@ func (m *Manager) recheck(ctx context.Context, k *Key, now instant) error {
 		if now.wall >= e.expiresAt {
 			return e.stopped(now.wall)
 		}
-	case k.RevokedAt != nil && now.wall >= unixNano(k.RevokedAt):
+	case k.RevokedAt != nil && (k.final || now.wall >= unixNano(k.RevokedAt)):
 		return ErrRevokedKey
 	case now.wall >= unixNano(k.ExpiresAt):
 		return ErrExpiredKey

@@ -242,7 +242,9 @@ func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, rawID string
 		h.fail(w, r, mgmtError(err, http.StatusNotFound))
 		return
 	}
-	if k.IsRoot {
+	// The active root is replaced, not deleted; a retiring root may be
+	// revoked at once (its children, retiring with it, go too).
+	if k.IsRoot && !k.Retiring(h.m.Now()) {
 		h.fail(w, r, errInvalidRequest("A root key cannot be deleted; reissue it instead (POST /account/key/reissue)."))
 		return
 	}

@@ -3,6 +3,7 @@ package httpadapter_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -315,6 +316,20 @@ func TestKeyRoutesNotFoundAndConditions(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), "reissue") {
 		t.Errorf("root DELETE message does not say to reissue: %s", rec.Body)
 	}
+	// A retiring root may be revoked at once, its grace ended (its
+	// children with it); the new active root still may not.
+	iss, err := g.m.Reissue(context.Background(), g.root.Key.AccountID, keys.WithGrace(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = g.send("DELETE", "/account/keys/"+g.root.Key.ID.String(), "session-acct_1", "")
+	if rec.Code != 200 {
+		t.Fatalf("DELETE of a retiring root: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := g.m.Authenticate(context.Background(), g.root.Secret); !errors.Is(err, keys.ErrRevokedKey) {
+		t.Fatalf("a deleted retiring root authenticates: %v", err)
+	}
+	checkError(t, g.send("DELETE", "/account/keys/"+iss.Key.ID.String(), "session-acct_1", ""), 400, "invalid_request")
 	// POST needs a verified email and an active root.
 	rec = g.send("POST", "/account/keys", "session-unverified", "{}")
 	checkError(t, rec, 403, "email_not_verified")

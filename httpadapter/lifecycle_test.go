@@ -88,9 +88,11 @@ func TestReissueBodyRefused(t *testing.T) {
 		`{"grace_period_seconds": 3.5}`:    "grace_period_seconds",
 		`{"grace_period_seconds": "3600"}`: "grace_period_seconds",
 		`{"grace_period_seconds": 1e30}`:   "grace_period_seconds",
-		`{"grace_perid_seconds": 3600}`:    "grace_perid_seconds",
-		`{"if_root_key_id": "nope"}`:       "if_root_key_id",
-		`{"if_root_key_id": 7}`:            "if_root_key_id",
+		// Wraps to a 0.29 s grace if multiplied into a Duration first.
+		`{"grace_period_seconds": 18446744074}`:                      "grace_period_seconds",
+		`{"grace_perid_seconds": 3600}`:                              "grace_perid_seconds",
+		`{"if_root_key_id": "nope"}`:                                 "if_root_key_id",
+		`{"if_root_key_id": 7}`:                                      "if_root_key_id",
 		`{"if_root_key_id": "00000000-0000-0000-0000-000000000000"}`: "if_root_key_id",
 	} {
 		for _, tok := range []string{"session-acct_1", root.Secret} {

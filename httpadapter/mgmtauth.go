@@ -22,14 +22,19 @@ type caller struct {
 // then the rate (429). The rate-limit headers are set whenever something
 // was counted, refusals included. manage is true for /account/keys…,
 // which a child key or a retiring root may not use.
+//
+// A session may come from the Authorization header or, with
+// Options.SessionFromRequest, from the request itself (a cookie); a
+// state-changing request authorised that way must pass the cross-origin
+// check (credential does both).
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, manage bool) (caller, *Error) {
-	token, apiKey, e := h.bearer(r, true)
+	cred, e := h.credential(w, r)
 	if e != nil {
 		return caller{}, e
 	}
 	ctx := r.Context()
-	if apiKey {
-		k, err := h.m.Authenticate(ctx, token)
+	if cred.apiKey {
+		k, err := h.m.Authenticate(ctx, cred.token)
 		if err != nil {
 			return caller{}, fromKeys(err)
 		}
@@ -53,10 +58,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, manage bool)
 		}
 		return caller{account: k.AccountID, key: &k}, nil
 	}
-	acct, e := h.session(ctx, token)
-	if e != nil {
-		return caller{}, e
-	}
+	acct := cred.account
 	root, err := h.m.RootKey(ctx, acct)
 	switch {
 	case err == nil:

@@ -91,7 +91,9 @@ func (b *reqBody) reissueOptions() ([]keys.ReissueOption, *Error) {
 	}
 	var opts []keys.ReissueOption
 	if g := req.GracePeriodSeconds; g != nil {
-		if *g < 0 || time.Duration(*g)*time.Second > keys.MaxGrace {
+		// Compared in seconds: multiplying first would wrap a huge value
+		// into a short grace.
+		if *g < 0 || *g > int64(keys.MaxGrace/time.Second) {
 			return nil, errInvalidRequest(graceFieldMsg)
 		}
 		opts = append(opts, keys.WithGrace(time.Duration(*g)*time.Second))

@@ -224,7 +224,11 @@ func (s *SecretScanning) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Message: "The request body could not be read.", Err: err})
 		return
 	}
-	ctx := r.Context()
+	// The key list is fetched (when it must be) under a context the client
+	// cannot cancel: a sender hanging up mid-fetch would otherwise fail the
+	// fetch and spend the once-per-interval slot, leaving genuine reports
+	// unverifiable. The fetch keeps its own deadline.
+	ctx := context.WithoutCancel(r.Context())
 	if err := s.keys.verify(ctx, id, sig, body); err != nil {
 		if errors.Is(err, errNoPublicKeys) {
 			s.fail(w, r, &Error{Status: http.StatusServiceUnavailable, Code: CodeServiceUnavailable,

@@ -149,6 +149,23 @@ func TestSessionFromRequest(t *testing.T) {
 			t.Fatalf("bearer session cross-site: %d %s", rec.Code, rec.Body)
 		}
 	})
+	t.Run("key management and usage take the cookie session", func(t *testing.T) {
+		for _, path := range []string{"/account/keys", "/account/usage"} {
+			if rec := do(cookieReq(http.MethodGet, path, "s1")); rec.Code != http.StatusOK {
+				t.Errorf("GET %s with the cookie: %d %s", path, rec.Code, rec.Body)
+			}
+		}
+		rec := do(cookieReq(http.MethodPost, "/account/keys", "s1", "Sec-Fetch-Site: cross-site", "Origin: https://evil.example"))
+		checkError(t, rec, http.StatusForbidden, "cross_origin_request")
+		ks, _ := f.m.ListKeys(context.Background(), "acct_1")
+		rec = do(cookieReq(http.MethodPost, "/account/keys", "s1", "Sec-Fetch-Site: same-origin"))
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("same-origin POST /account/keys: %d %s", rec.Code, rec.Body)
+		}
+		if after, _ := f.m.ListKeys(context.Background(), "acct_1"); len(after) != len(ks)+1 {
+			t.Errorf("keys %d → %d; the refused cross-site POST or the same-origin one miscounted", len(ks), len(after))
+		}
+	})
 	t.Run("data routes ignore the cookie", func(t *testing.T) {
 		checkError(t, do(cookieReq(http.MethodGet, "/v1/x", "s1")), http.StatusUnauthorized, httpadapter.CodeMissingCredentials)
 	})

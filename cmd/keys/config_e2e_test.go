@@ -103,7 +103,7 @@ func TestServeExampleConfigFromEmptyDir(t *testing.T) {
 		t.Fatalf("GET /account/key: %d %v", code, body)
 	}
 	for _, p := range []struct{ method, path string }{
-		{"GET", "/"}, {"GET", "/nope"}, {"GET", "/v1/nope"}, {"POST", "/v1/ping"},
+		{"GET", "/nope"}, {"GET", "/v1/nope"}, {"POST", "/v1/ping"},
 		{"GET", "/account"}, {"GET", "/account/nope"}, {"GET", "/v1//ping"}, {"DELETE", "/account/key"},
 	} {
 		code, body := call(t, p.method, srv.base+p.path, "")

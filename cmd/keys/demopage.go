@@ -37,9 +37,10 @@ address; never expose it: anyone who can load it manages the account's keys.</p>
 
 // demoPage serves the key page for the demo account at "/" and makes the
 // browser that loads it the account's session through a cookie. It answers
-// only requests addressed to an IP literal or localhost, so a site that
-// rebinds its own name to 127.0.0.1 (DNS rebinding) can neither read the
-// page nor have its requests carry the cookie as its own origin.
+// only requests from a loopback address (so not the network, whatever
+// -addr listens on) that are addressed to an IP literal or localhost, so a
+// site that rebinds its own name to 127.0.0.1 (DNS rebinding) can neither
+// read the page nor have its requests carry the cookie as its own origin.
 type demoPage struct {
 	account string
 	script  string // the component's URL
@@ -54,6 +55,18 @@ func newDemoPage(account, script string) (*demoPage, error) {
 	return &demoPage{account: account, script: script, token: hex.EncodeToString(b[:])}, nil
 }
 
+// local reports whether r may use the demo page: it comes from a loopback
+// address (this machine, whatever -addr listens on) and was sent to an IP
+// literal or localhost rather than to a DNS name.
+func local(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() && addressedByIP(r)
+}
+
 // addressedByIP reports whether r was sent to an IP literal or to
 // localhost rather than to a DNS name.
 func addressedByIP(r *http.Request) bool {
@@ -66,7 +79,7 @@ func addressedByIP(r *http.Request) bool {
 }
 
 func (p *demoPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !addressedByIP(r) {
+	if !local(r) {
 		notFound.ServeHTTP(w, r)
 		return
 	}
@@ -90,7 +103,7 @@ func (p *demoPage) session(r *http.Request) (string, error) {
 	if err != nil {
 		return "", nil
 	}
-	if !addressedByIP(r) || subtle.ConstantTimeCompare([]byte(c.Value), []byte(p.token)) != 1 {
+	if !local(r) || subtle.ConstantTimeCompare([]byte(c.Value), []byte(p.token)) != 1 {
 		return "", errDemoCookie
 	}
 	return p.account, nil

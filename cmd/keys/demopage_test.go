@@ -55,7 +55,7 @@ func demoWorld(t *testing.T) (*http.ServeMux, *demoPage, *keys.Manager) {
 func TestDemoPage(t *testing.T) {
 	mux, page, m := demoWorld(t)
 	rec := httptest.NewRecorder()
-	r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/", nil)
+	r := loopback(httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/", nil))
 	mux.ServeHTTP(rec, r)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("GET /: %d %s", rec.Code, rec.Body)
@@ -78,7 +78,7 @@ func TestDemoPage(t *testing.T) {
 
 	// The cookie is the demo account's session on the account routes.
 	get := func(host, cookie string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodGet, "http://"+host+"/account/key", nil)
+		r := loopback(httptest.NewRequest(http.MethodGet, "http://"+host+"/account/key", nil))
 		if cookie != "" {
 			r.AddCookie(&http.Cookie{Name: demoCookie, Value: cookie})
 		}
@@ -95,18 +95,30 @@ func TestDemoPage(t *testing.T) {
 	if rec := get("127.0.0.1:8080", ""); rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "missing_credentials") {
 		t.Errorf("no cookie: %d %s, want 401 missing_credentials", rec.Code, rec.Body)
 	}
+	// Another machine (serve listening on 0.0.0.0) gets neither the page
+	// nor the session, even addressing the server by its IP.
+	for _, path := range []string{"/", "/account/key"} {
+		r := httptest.NewRequest(http.MethodGet, "http://192.0.2.7:8080"+path, nil)
+		r.RemoteAddr = "203.0.113.9:4444"
+		r.AddCookie(&http.Cookie{Name: demoCookie, Value: page.token})
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, r)
+		if rec.Code == http.StatusOK || len(rec.Result().Cookies()) != 0 {
+			t.Errorf("GET %s from another machine: %d, cookies %v; want a refusal and no cookie", path, rec.Code, rec.Result().Cookies())
+		}
+	}
 	// A DNS name rebound to 127.0.0.1 gets neither the page nor the session.
 	if rec := get("rebound.example:8080", page.token); rec.Code != http.StatusUnauthorized {
 		t.Errorf("the cookie under a DNS name: %d, want 401", rec.Code)
 	}
 	rec = httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://rebound.example:8080/", nil))
+	mux.ServeHTTP(rec, loopback(httptest.NewRequest(http.MethodGet, "http://rebound.example:8080/", nil)))
 	if rec.Code != http.StatusNotFound || len(rec.Result().Cookies()) != 0 {
 		t.Errorf("the page under a DNS name: %d, cookies %v; want a JSON 404 and no cookie", rec.Code, rec.Result().Cookies())
 	}
 
 	// A cross-site form post with the cookie cannot reissue the key.
-	r = httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/account/key/reissue", strings.NewReader("{}"))
+	r = loopback(httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/account/key/reissue", strings.NewReader("{}")))
 	r.AddCookie(&http.Cookie{Name: demoCookie, Value: page.token})
 	r.Header.Set("Origin", "http://evil.example")
 	r.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -116,7 +128,7 @@ func TestDemoPage(t *testing.T) {
 		t.Errorf("cross-site reissue with the demo cookie: %d %s, want 403 cross_origin_request", rec.Code, rec.Body)
 	}
 	// The page's own same-origin fetch can.
-	r = httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/account/key/reissue", strings.NewReader(`{"grace_period_seconds":60}`))
+	r = loopback(httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/account/key/reissue", strings.NewReader(`{"grace_period_seconds":60}`)))
 	r.AddCookie(&http.Cookie{Name: demoCookie, Value: page.token})
 	r.Header.Set("Sec-Fetch-Site", "same-origin")
 	rec = httptest.NewRecorder()
@@ -124,4 +136,10 @@ func TestDemoPage(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"key":"sk_live_`) {
 		t.Errorf("same-origin reissue: %d %s", rec.Code, rec.Body)
 	}
+}
+
+// loopback makes r come from this machine.
+func loopback(r *http.Request) *http.Request {
+	r.RemoteAddr = "127.0.0.1:50000"
+	return r
 }

@@ -26,7 +26,7 @@
 // database. The server and the CLI must share $KEYS_PEPPER if the server
 // uses one. inspect reads the token from standard input, never from the
 // command line, where it would land in the shell's history.
-// Every command also takes -config (a TOML file, default $KEYS_CONFIG;
+// Every command but scan also takes -config (a TOML file, default $KEYS_CONFIG;
 // keys.example.toml lists every key). Each setting comes from the file,
 // then its environment variable, then its flag, the last winning; the CLI
 // given the server's -config applies the same tiers, environment and

@@ -17,7 +17,11 @@ import (
 // and a function that closes its client. A url that does not parse is an
 // error; a Redis that does not answer is only logged, since the limiter
 // decides in-process until it does.
-func redisLimiter(ctx context.Context, url string, log *slog.Logger) (keys.Limiter, func() error, error) {
+//
+// timeout bounds each Redis call before the limiter decides in-process
+// instead (0: redislimiter's default, 50 ms); serve reads it from
+// $KEYS_REDIS_TIMEOUT.
+func redisLimiter(ctx context.Context, url string, timeout time.Duration, log *slog.Logger) (keys.Limiter, func() error, error) {
 	if url == "" {
 		return nil, func() error { return nil }, nil
 	}
@@ -34,5 +38,5 @@ func redisLimiter(ctx context.Context, url string, log *slog.Logger) (keys.Limit
 	if err := client.Ping(pctx).Err(); err != nil {
 		log.Warn("keys: Redis does not answer; rates are per process until it does", "addr", opt.Addr, "err", err)
 	}
-	return redislimiter.New(client, redislimiter.Options{Logger: log}), client.Close, nil
+	return redislimiter.New(client, redislimiter.Options{Logger: log, Timeout: timeout}), client.Close, nil
 }

@@ -41,7 +41,14 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return conf.printConfig(e.stdout)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, nil))
-	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, log)
+	var redisTimeout time.Duration
+	if v := e.getenv("KEYS_REDIS_TIMEOUT"); v != "" {
+		var err error
+		if redisTimeout, err = time.ParseDuration(v); err != nil || redisTimeout <= 0 {
+			return usagef("$KEYS_REDIS_TIMEOUT %q: want a positive duration such as 50ms", v)
+		}
+	}
+	limiter, closeRedis, err := redisLimiter(ctx, *redisURL, redisTimeout, log)
 	if err != nil {
 		return usagef("-redis: %v", err)
 	}

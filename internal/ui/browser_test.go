@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/keyward/keys"
 	"github.com/keyward/keys/httpadapter"
+	"github.com/keyward/keys/internal/browsertest"
 	"github.com/keyward/keys/memstore"
 )
 
@@ -65,28 +65,9 @@ type harness struct {
 	ctx context.Context
 }
 
-func chromiumPath(t *testing.T) string {
-	if p := os.Getenv("KEYS_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("KEYS_TEST_BROWSER") != "" {
-		t.Fatal("KEYS_TEST_BROWSER is set but no chromium was found (apt-get install -y chromium)")
-	}
-	t.Skip("no chromium found: apt-get install -y chromium (or set KEYS_TEST_CHROMIUM) to run the browser tests")
-	return ""
-}
-
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("browser tests skipped in -short mode")
-	}
-	exe := chromiumPath(t)
+	bctx := browsertest.Start(t)
 	m, err := keys.New(memstore.New(), keys.Config{FlushInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -119,24 +100,6 @@ func newHarness(t *testing.T) *harness {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelB(); cancelA() })
-	// The first run starts the browser; it must not carry a timeout, which
-	// would stop the whole browser (chromedp.Run's doc).
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting %s: %v", exe, err)
-	}
 	return &harness{t: t, m: m, srv: srv, ctx: bctx}
 }
 
