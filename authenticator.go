@@ -14,7 +14,8 @@ const timeFormat = time.RFC3339
 // Authenticate resolves a presented token to its key, with Effective and
 // Pool limits filled in. It returns ErrMalformedKey for a token of the wrong
 // shape, environment or checksum (without touching the store),
-// ErrUnknownKey, ErrRevokedKey (also for a child whose root has been
+// ErrUnknownKey, ErrBusy (a token not in the cache past the budget of
+// Config.LookupRate), ErrRevokedKey (also for a child whose root has been
 // replaced or revoked) or ErrExpiredKey. A warm key is answered from memory
 // without allocating; its use is recorded for the next flush.
 func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
@@ -33,7 +34,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 	if e == nil {
 		st.misses.Add(1)
 		var err error
-		if e, err = m.resolve(ctx, &h, now); err != nil {
+		if e, err = m.lookup(ctx, token, h, now); err != nil {
 			st.countAuth(err)
 			return Key{}, err
 		}

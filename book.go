@@ -26,8 +26,9 @@ import (
 // the new base, which folds in what other processes sharing the store have
 // counted. State idle for a flush interval is dropped and read again on next
 // use. So with several processes on one store, an account can overshoot its
-// quota by at most what the others admit between two flushes of this one:
-// about one FlushInterval of their traffic.
+// quota by at most what the others admit in two FlushIntervals: their
+// counts reach the store at their flush, and this one reads them at its own
+// (measured by integration's cluster test).
 type book struct {
 	seed   maphash.Seed
 	shards [bookShards]bookShard

@@ -111,6 +111,16 @@ func (c *keyCache) get(h *store.Hash, now int64) *entry {
 	return e
 }
 
+// known reports whether h has an entry, fresh or not: a key that existed
+// when this process last read it.
+func (c *keyCache) known(h *store.Hash) bool {
+	s := c.shard(h)
+	s.mu.RLock()
+	_, ok := s.m[*h]
+	s.mu.RUnlock()
+	return ok
+}
+
 // fresh reports whether e reflects every change made through this Manager
 // and is younger than the TTL.
 func (c *keyCache) fresh(e *entry, now int64) bool {

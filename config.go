@@ -63,6 +63,18 @@ type Config struct {
 	// caller's ctx.
 	StoreTimeout time.Duration
 
+	// LookupRate is the forged-token defence's budget: how many store
+	// lookups per second (with a burst of as many) this Manager makes for
+	// tokens that are neither cached nor remembered as unknown. Past it,
+	// Authenticate returns ErrBusy (HTTP 503 with Retry-After: 1), never
+	// ErrUnknownKey, so a flood of well-formed forged tokens costs the
+	// store at most this many queries a second. Unknown tokens are
+	// remembered for 2s (until any store notification), and concurrent
+	// lookups of one token make one store read. Default: 100
+	// (DefaultLookupRate); a negative value sets no budget. With the cache
+	// disabled there is no defence: every Authenticate reads the store.
+	LookupRate int
+
 	// Limiter, if set, enforces the per-minute rates instead of the built-in
 	// in-memory GCRA limiter, which is per process and decides rate and quota
 	// under one lock. Default: nil, the built-in.
@@ -166,6 +178,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.LookupRate == 0 {
+		c.LookupRate = DefaultLookupRate
 	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = DefaultStoreTimeout

@@ -36,3 +36,17 @@ func SkewWall(m *Manager, d time.Duration) { m.mono.skew.Add(int64(d)) }
 
 // WallNow returns the Manager's wall time.
 func WallNow(m *Manager) time.Time { return m.clock() }
+
+// ForgeToken returns a well-formed token of m's environment that no key
+// has: random, with a valid checksum and no tag.
+func ForgeToken(m *Manager) string {
+	tok, err := tokenFormat{prefix: m.format.prefix}.newToken()
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+// WithoutTags makes m issue untagged tokens, as a Manager from before
+// tags did. Call it before m is shared.
+func WithoutTags(m *Manager) { m.format.tagger = nil }

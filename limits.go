@@ -288,4 +288,7 @@ func (m *Manager) sweep() {
 	now := m.now().mono
 	m.book.sweep(now-int64(m.cfg.FlushInterval), now)
 	m.cache.sweep(now)
+	if m.guard != nil {
+		m.guard.neg.sweep(now)
+	}
 }

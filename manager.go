@@ -24,6 +24,7 @@ type Manager struct {
 	format  tokenFormat
 	hasher  hasher
 	cache   *keyCache
+	guard   *lookupGuard // the forged-token defence; nil with the cache off
 	limiter Limiter
 	book    *book
 
@@ -31,7 +32,8 @@ type Manager struct {
 	mono                    *monoClock    // the default clock; nil with Config.Clock
 	stepped                 *steppedClock // Config.Clock's; nil without
 
-	lastUsed lastUsedQueue
+	lastUsed       lastUsedQueue
+	lookupsRefused atomic.Int64
 	// flushMu is held by a usage flush (write) and by Usage (read), so
 	// that Usage never sees a count both pending and stored, or neither.
 	flushMu sync.RWMutex
@@ -78,13 +80,17 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 	if err := checkPepper(st, cfg.Pepper, cfg.StoreTimeout); err != nil {
 		return nil, err
 	}
+	tagKey, err := loadTagKey(st, cfg.Pepper, cfg.StoreTimeout)
+	if err != nil {
+		return nil, err
+	}
 	env := "sk_" + cfg.Environment + "_"
 	m := &Manager{
 		store:       st,
 		cfg:         cfg,
 		clock:       cfg.Clock,
 		log:         cfg.Logger,
-		format:      tokenFormat{prefix: env},
+		format:      tokenFormat{prefix: env, tagger: newTagger(tagKey)},
 		hasher:      newHasher(cfg.Pepper),
 		cache:       newKeyCache(cfg.CacheTTL, cfg.CacheSize),
 		book:        newBook(),
@@ -93,6 +99,9 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 		childPrefix: env + "child",
 		shutDown:    make(chan struct{}),
 		stop:        make(chan struct{}),
+	}
+	if !m.cache.disabled {
+		m.guard = newLookupGuard(cfg.LookupRate)
 	}
 	if m.clock == nil {
 		m.mono = newMonoClock()
@@ -281,10 +290,12 @@ func (m *Manager) tickLoop() {
 			if m.mono != nil {
 				m.mono.reanchor()
 			}
-			m.sweep()
+			// The hook's scan of cached keys comes before the sweep, which
+			// drops the entries past their TTL that it may still report.
 			if m.hook != nil {
 				m.hookTick(m.clock().UnixNano())
 			}
+			m.sweep()
 		}
 	}
 }
@@ -337,8 +348,11 @@ func (m *Manager) boundStore(ctx context.Context) (context.Context, context.Canc
 }
 
 // invalidate drops what the cache holds for the account, or everything for
-// "".
+// "", and every remembered unknown hash (a key may have been made).
 func (m *Manager) invalidate(accountID string) {
+	if m.guard != nil {
+		m.guard.neg.clear()
+	}
 	if accountID == "" {
 		m.cache.invalidateAll()
 		return

@@ -38,6 +38,9 @@ var isBase62 = func() (t [256]bool) {
 // Manager and builds and checks tokens with it.
 type tokenFormat struct {
 	prefix string
+	// tagger, if set, holds the tag key (as HMAC pads) and tags every new
+	// token (tokentag.go).
+	tagger *hasher
 }
 
 // newToken returns a fresh token from crypto/rand.
@@ -45,6 +48,9 @@ func (f tokenFormat) newToken() (string, error) {
 	var raw [secretBytes]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", fmt.Errorf("keys: reading random bytes: %w", err)
+	}
+	if f.tagger != nil {
+		tag(f.tagger, &raw)
 	}
 	buf := make([]byte, tokenLen)
 	copy(buf, f.prefix)

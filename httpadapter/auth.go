@@ -119,7 +119,9 @@ var b64tokenChar = func() (t [256]bool) {
 	return t
 }()
 
-// session verifies a session token and returns its account ID.
+// session verifies a session token and returns its account ID, counting
+// the request against the account's session gate (sessiongate.go) before
+// the caller reads the store.
 func (h *Handler) session(ctx context.Context, token string) (string, *Error) {
 	if h.sessions == nil {
 		return "", errInvalidSession(errNoSessions)
@@ -130,6 +132,9 @@ func (h *Handler) session(ctx context.Context, token string) (string, *Error) {
 	}
 	if acct == "" {
 		return "", errInvalidSession(errEmptyAccount)
+	}
+	if e := h.gateSession(acct); e != nil {
+		return "", e
 	}
 	return acct, nil
 }

@@ -74,5 +74,7 @@
 // and for a missing scope or a client outside the key's networks, 404, 405
 // with Allow, 409, 413, 429, 500 when the store fails (the
 // cause is logged through Options.Logger, never sent), 503 when the
-// Manager is closed. Options.ErrorHandler renders them differently.
+// Manager is closed or busy (keys.ErrBusy: its budget of store lookups
+// for uncached tokens is spent; with Retry-After: 1). Options.ErrorHandler
+// renders them differently.
 package httpadapter

@@ -30,7 +30,7 @@ const (
 	CodeNotFound           = "not_found"           // 404: a path under the mount that is not an endpoint
 	CodeAccountNotFound    = "account_not_found"   // 404: a valid session names an account the Manager does not have
 	CodeRequestTooLarge    = "request_too_large"   // 413: a request body over Options.MaxBodyBytes
-	CodeServiceUnavailable = "service_unavailable" // 503: the Manager is closed (shutting down)
+	CodeServiceUnavailable = "service_unavailable" // 503: the Manager is closed (shutting down), or busy (keys.ErrBusy, with Retry-After)
 
 	CodeInvalidRequest    = "invalid_request"    // 400: a bad request body or field (the message names it), or two credentials
 	CodeInsufficientScope = "insufficient_scope" // 403: the key lacks a scope the route needs (WWW-Authenticate names them)
@@ -54,8 +54,8 @@ type Error struct {
 	Code string
 	// Message is a short human-readable explanation in English.
 	Message string
-	// RetryAfter is how long the client should wait, for 429 answers; zero
-	// otherwise. The Retry-After header already carries it, in whole
+	// RetryAfter is how long the client should wait, for 429 answers and
+	// a 503 for keys.ErrBusy; zero otherwise. The Retry-After header already carries it, in whole
 	// seconds rounded up.
 	RetryAfter time.Duration
 	// Err is the underlying error, for logging; nil when there is none (a
@@ -168,6 +168,14 @@ func fromKeys(err error) *Error {
 	case errors.Is(err, keys.ErrClosed):
 		return newError(http.StatusServiceUnavailable, CodeServiceUnavailable,
 			"The service is unavailable; retry shortly.", err)
+	case errors.Is(err, keys.ErrBusy):
+		// The key may exist: the Manager's budget of store lookups for
+		// uncached tokens is spent (a flood of forged ones, most likely),
+		// so the answer must not be invalid_api_key.
+		e := newError(http.StatusServiceUnavailable, CodeServiceUnavailable,
+			"The service is busy; retry after the number of seconds in the Retry-After header.", err)
+		e.RetryAfter = time.Second
+		return e
 	default:
 		return newError(http.StatusInternalServerError, CodeInternal, "Internal server error.", err)
 	}

@@ -134,6 +134,7 @@ type Handler struct {
 	apiKeyHeader bool
 	basicAuth    bool
 	onAuth       func(*http.Request, keys.Key)
+	gate         sessionGate // per-account count of session requests before any store read
 	mgmt         mgmtRoutes
 }
 
@@ -242,7 +243,11 @@ func (h *Handler) getKey(w http.ResponseWriter, r *http.Request) {
 	} else {
 		acct := cred.account
 		var err error
-		if k, err = h.m.RootKey(ctx, acct); err != nil {
+		k, err = h.m.RootKey(ctx, acct)
+		if err == nil {
+			h.gate.learn(acct, k.Pool)
+		}
+		if err != nil {
 			if errors.Is(err, keys.ErrNoActiveRootKey) {
 				// Count the request against the account's rate all the
 				// same, so that a session cannot poll without limit and
@@ -355,6 +360,7 @@ func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct 
 	root, err := h.m.RootKey(ctx, acct)
 	switch {
 	case err == nil:
+		h.gate.learn(acct, root.Pool)
 		d, err := h.m.AllowRate(ctx, root)
 		setRateHeaders(w, &d)
 		if err != nil {
@@ -383,6 +389,9 @@ func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct 
 // active root key against the account's per-minute rate.
 func (h *Handler) allowAccountRate(w http.ResponseWriter, r *http.Request, acct string) *Error {
 	d, err := h.m.AllowAccountRate(r.Context(), acct)
+	if d.Rate.Limit > 0 {
+		h.gate.learn(acct, keys.Limits{RequestsPerMinute: int(d.Rate.Limit)})
+	}
 	setRateHeaders(w, &d) // none when nothing was counted
 	if err != nil {
 		return refusal(&d, err)

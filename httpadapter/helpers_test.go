@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,8 +58,9 @@ var errStoreDown = errors.New(`pq: relation "keys" does not exist: SELECT hash, 
 // failStore is a store.Store that fails chosen methods on demand.
 type failStore struct {
 	store.Store
-	mu   sync.Mutex
-	fail map[string]bool
+	mu           sync.Mutex
+	fail         map[string]bool
+	accountReads atomic.Int64
 }
 
 func (s *failStore) setFail(method string, on bool) {
@@ -77,6 +79,7 @@ func (s *failStore) failing(method string) bool {
 }
 
 func (s *failStore) Account(ctx context.Context, id string) (store.Account, error) {
+	s.accountReads.Add(1)
 	if s.failing("Account") {
 		return store.Account{}, errStoreDown
 	}

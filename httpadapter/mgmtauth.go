@@ -63,6 +63,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, manage bool)
 	root, err := h.m.RootKey(ctx, acct)
 	switch {
 	case err == nil:
+		h.gate.learn(acct, root.Pool)
 		d, err := h.m.AllowRate(ctx, root)
 		setRateHeaders(w, &d)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keys"
 	"github.com/keyward/keys/httpadapter"
+	"github.com/keyward/keys/memstore"
 )
 
 // readmeRow is one row of README's error table.
@@ -101,6 +102,10 @@ var readmeScenarios = map[string][]string{
 	"monthly quota exhausted (data routes)": {"quota exhausted"},
 	"store failure":                         {"store failure"},
 	"Manager closed (shutting down)":        {"+Manager closed"},
+	"a flood of session requests past twice the account's pool rate (30/min before the pool is known), refused before any store read": {
+		"+session flood"},
+	"the Manager's lookup budget for uncached, untagged tokens is spent (keys.ErrBusy: the key may exist, so never 401)": {
+		"+lookup budget spent"},
 	"two credentials on a `RequireKey` route (Authorization and X-API-Key); a reissue body that is not an object of its fields": {
 		"+two credentials", "+reissue body not an object"},
 	"root key in the grace of a reissue, on reissue":                             {"+retiring root on reissue"},
@@ -115,6 +120,25 @@ var readmeScenarios = map[string][]string{
 // extraScenarios are the situations ("+name" above) TestErrorTable does
 // not cover.
 var extraScenarios = map[string]func(w *errorWorld) *httptest.ResponseRecorder{
+	"session flood": func(w *errorWorld) *httptest.ResponseRecorder {
+		var rec *httptest.ResponseRecorder
+		for range 100 {
+			if rec = w.do(req{path: "/account/key", auth: bearer("session-ghost")}); rec.Code == http.StatusTooManyRequests {
+				break
+			}
+		}
+		return rec
+	},
+	"lookup budget spent": func(w *errorWorld) *httptest.ResponseRecorder {
+		m, err := keys.New(memstore.New(), keys.Config{LookupRate: 1})
+		if err != nil {
+			panic(err)
+		}
+		defer m.Close()
+		h := httpadapter.New(m, httpadapter.Options{})
+		serve(h, req{path: "/account/key", auth: bearer(forge(nil))})
+		return serve(h, req{path: "/account/key", auth: bearer(forge(nil))})
+	},
 	"two Authorization headers": func(w *errorWorld) *httptest.ResponseRecorder {
 		return w.do(req{path: "/account/key", auth: []string{"Bearer " + w.root.Secret, "Bearer " + w.child.Secret}})
 	},

@@ -78,6 +78,9 @@ func (h *Handler) requestSession(w http.ResponseWriter, r *http.Request) (creden
 	if acct == "" {
 		return credential{}, errMissingCredentials(challengeBare)
 	}
+	if e := h.gateSession(acct); e != nil {
+		return credential{}, e
+	}
 	if err := h.crossOrigin.Check(r); err != nil {
 		h.countSessionRate(w, r, acct)
 		return credential{}, errCrossOrigin(err)
@@ -95,6 +98,7 @@ func (h *Handler) countSessionRate(w http.ResponseWriter, r *http.Request, acct 
 	var d keys.Decision
 	switch {
 	case err == nil:
+		h.gate.learn(acct, root.Pool)
 		d, _ = h.m.AllowRate(ctx, root)
 	case errors.Is(err, keys.ErrNoActiveRootKey):
 		d, _ = h.m.AllowAccountRate(ctx, acct)

@@ -27,6 +27,7 @@ type config struct {
 	PepperFile  string `toml:"pepper_file"` // $KEYS_PEPPER_FILE; or the pepper itself in $KEYS_PEPPER
 	CacheTTL    string `toml:"cache_ttl"`   // $KEYS_CACHE_TTL, -cache-ttl
 	LogFormat   string `toml:"log_format"`  // $KEYS_LOG_FORMAT, -log-format: text or json
+	LookupRate  string `toml:"lookup_rate"` // $KEYS_LOOKUP_RATE, -lookup-rate: keys.Config.LookupRate
 
 	// RedisURL is the Redis that shares rate limits between servers
 	// ($KEYS_REDIS_URL, -redis where that flag exists). serve does not
@@ -101,6 +102,7 @@ func loadConfig(path string, getenv func(string) string) (*config, error) {
 		{&cfg.PepperFile, "KEYS_PEPPER_FILE"},
 		{&cfg.CacheTTL, "KEYS_CACHE_TTL"},
 		{&cfg.LogFormat, "KEYS_LOG_FORMAT"},
+		{&cfg.LookupRate, "KEYS_LOOKUP_RATE"},
 		{&cfg.RedisURL, "KEYS_REDIS_URL"},
 		{&cfg.Demo.Mode, "KEYS_DEMO"},
 		{&cfg.Demo.Account, "KEYS_DEMO_ACCOUNT"},
@@ -220,6 +222,7 @@ func (c *config) flagBindings() []struct {
 		{"env", &c.Environment},
 		{"cache-ttl", &c.CacheTTL},
 		{"log-format", &c.LogFormat},
+		{"lookup-rate", &c.LookupRate},
 		{"redis", &c.RedisURL},
 		{"demo", &c.Demo.Mode},
 		{"jwt-secret", &c.Sessions.secret},
@@ -296,6 +299,11 @@ func (c *config) check() error {
 	case "", "text", "json":
 	default:
 		return fmt.Errorf("log format %q: want text or json (from -log-format, $KEYS_LOG_FORMAT or the config's log_format)", c.LogFormat)
+	}
+	if c.LookupRate != "" {
+		if _, err := strconv.Atoi(c.LookupRate); err != nil {
+			return fmt.Errorf("lookup_rate %q: want a whole number of lookups per second, such as 100 (negative: no budget)", c.LookupRate)
+		}
 	}
 	switch c.Demo.Mode {
 	case "", "auto", "true", "false":

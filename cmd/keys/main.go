@@ -52,7 +52,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "[-config FILE] [-print-config] [-addr ADDR] [-db DB] [-env ENV] [-cache-ttl D] [-demo auto|true|false] [-jwt-secret S | -jwks-url URL -jwt-issuer ISS -jwt-audience AUD [-jwt-type T] [-jwt-account-claim C]] [-cors-origins O,…] [-trusted-proxies CIDR,…] [-redis URL] [-ui] [-log-format text|json]", "run the key server", cmdServe},
+		{"serve", "[-config FILE] [-print-config] [-addr ADDR] [-db DB] [-env ENV] [-cache-ttl D] [-lookup-rate N] [-demo auto|true|false] [-jwt-secret S | -jwks-url URL -jwt-issuer ISS -jwt-audience AUD [-jwt-type T] [-jwt-account-claim C]] [-cors-origins O,…] [-trusted-proxies CIDR,…] [-redis URL] [-ui] [-log-format text|json]", "run the key server", cmdServe},
 		{"account create", "-id ID [-tier TIER] [-verified]", "create an account (and the database, if it does not exist)", cmdAccountCreate},
 		{"account verify", "-id ID", "mark an account's email verified", cmdAccountVerify},
 		{"account tier", "-id ID -tier TIER", "change an account's tier", cmdAccountTier},

@@ -29,6 +29,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	demo := demoAuto
 	fs.Var(&demo, "demo", "create the demo account (tier pro) and print its root key if the database lacks it; `mode` is auto (only on a new SQLite database), true or false")
 	cacheTTL := fs.Duration("cache-ttl", keys.DefaultCacheTTL, "how long a resolved key is trusted before the database is read again (changes made by the CLI or other servers show within it; negative disables the cache)")
+	lookupRate := fs.Int("lookup-rate", keys.DefaultLookupRate, "store lookups per second for tokens neither cached nor carrying this store's tag (a flood of forged tokens costs at most this; past it 503 with Retry-After: 1; negative: no budget)")
 	printConfig := addServeFlags(fs)
 	ui := fs.Bool("ui", false, "serve the demo key page at / for the demo account (default: only when this run created the demo account)")
 	redisURL := fs.String("redis", e.getenv("KEYS_REDIS_URL"), "Redis URL (redis://host:6379/0) to share per-minute rates with every server given the same one (default $KEYS_REDIS_URL; none: rates per process)")
@@ -66,7 +67,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	// Known before open, which creates the file.
 	fresh := newSQLite(c.db)
-	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, Limiter: limiter, MeterProvider: meters})
+	b, err := open(ctx, e, c, true, keys.Config{Logger: log, CacheTTL: *cacheTTL, LookupRate: *lookupRate, Limiter: limiter, MeterProvider: meters})
 	if err != nil {
 		return err
 	}

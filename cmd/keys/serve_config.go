@@ -202,6 +202,7 @@ func (c *config) printConfig(w io.Writer) error {
 		Pepper         string                `toml:"pepper"`
 		CacheTTL       string                `toml:"cache_ttl"`
 		LogFormat      string                `toml:"log_format"`
+		LookupRate     string                `toml:"lookup_rate"`
 		RedisURL       string                `toml:"redis_url"`
 		TrustedProxies []string              `toml:"trusted_proxies"`
 		CORS           corsConfig            `toml:"cors"`
@@ -210,7 +211,7 @@ func (c *config) printConfig(w io.Writer) error {
 		Tiers          map[string]tierConfig `toml:"tiers"`
 	}{
 		Listen: c.Listen, Database: redactDSN(c.Database), Environment: c.Environment,
-		Pepper: redacted(c.pepper != "", c.pepperFrom), CacheTTL: c.CacheTTL, LogFormat: c.LogFormat, RedisURL: redactURL(c.RedisURL),
+		Pepper: redacted(c.pepper != "", c.pepperFrom), CacheTTL: c.CacheTTL, LookupRate: c.LookupRate, LogFormat: c.LogFormat, RedisURL: redactURL(c.RedisURL),
 		TrustedProxies: c.TrustedProxies, CORS: c.CORS, Demo: c.Demo,
 		Sessions: map[string]string{
 			"secret": redacted(c.Sessions.secret != "", secretFrom), "jwks_url": c.Sessions.JWKSURL,
