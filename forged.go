@@ -110,7 +110,15 @@ func (m *Manager) lookup(ctx context.Context, token string, hv store.Hash, now i
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*entry), nil
+		e := r.Val.(*entry)
+		if !m.cache.current(e) {
+			// The shared read began before a change to the key's account
+			// through this Manager (a revocation, say) that may have
+			// returned before this call began: its answer may predate the
+			// change, and this call must see it. Read again, alone.
+			return m.resolve(ctx, h, m.now())
+		}
+		return e, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("keys: resolving key: %w", ctx.Err())
 	}
