@@ -337,6 +337,9 @@ func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token str
 	case err != nil:
 		return keys.Issued{}, refusal(&d, err)
 	}
+	if e := h.verifiedFirst(r, k.AccountID); e != nil {
+		return keys.Issued{}, e
+	}
 	opts, e := body.reissueOptions()
 	if e != nil {
 		return keys.Issued{}, e
@@ -372,6 +375,9 @@ func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct 
 		}
 	default:
 		return keys.Issued{}, fromKeys(err)
+	}
+	if e := h.verifiedFirst(r, acct); e != nil {
+		return keys.Issued{}, e
 	}
 	opts, e := body.reissueOptions()
 	if e != nil {
@@ -412,6 +418,16 @@ func (h *Handler) drainBody(w http.ResponseWriter, r *http.Request) *Error {
 	_, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, h.maxBody))
 	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 		return errTooLarge(err)
+	}
+	return nil
+}
+
+// verifiedFirst refuses a reissue for an account whose email is not
+// verified before its body is read: 403 before 400, the contract's order.
+// Reissue checks it again inside its store call.
+func (h *Handler) verifiedFirst(r *http.Request, acct string) *Error {
+	if a, err := h.m.Account(r.Context(), acct); err == nil && !a.EmailVerified {
+		return fromKeys(keys.ErrEmailNotVerified)
 	}
 	return nil
 }

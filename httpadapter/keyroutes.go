@@ -151,6 +151,13 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// An account that may not have keys is refused (403) before its body
+	// is read (400), in the contract's order; IssueChild checks it again
+	// inside its store call.
+	if a, err := h.m.Account(r.Context(), c.account); err == nil && !a.EmailVerified {
+		h.fail(w, r, mgmtError(keys.ErrEmailNotVerified, http.StatusConflict))
+		return
+	}
 	f, e := parseObject(body)
 	if e != nil {
 		h.fail(w, r, e)

@@ -330,9 +330,11 @@ func TestKeyRoutesNotFoundAndConditions(t *testing.T) {
 		t.Fatalf("a deleted retiring root authenticates: %v", err)
 	}
 	checkError(t, g.send("DELETE", "/account/keys/"+iss.Key.ID.String(), "session-acct_1", ""), 400, "invalid_request")
-	// POST needs a verified email and an active root.
+	// POST needs a verified email and an active root; an unverified
+	// account's 403 comes before its body's 400.
 	rec = g.send("POST", "/account/keys", "session-unverified", "{}")
 	checkError(t, rec, 403, "email_not_verified")
+	checkError(t, g.send("POST", "/account/keys", "session-unverified", `{"scopes":[]}`), 403, "email_not_verified")
 	rec = g.send("POST", "/account/keys", "session-nokey", `{"name":"x"}`)
 	checkError(t, rec, 409, "no_active_key")
 	checkRateHeaders(t, rec)

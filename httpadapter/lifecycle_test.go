@@ -343,3 +343,12 @@ func TestAlternativeCredentials(t *testing.T) {
 	// Account routes take Bearer only.
 	checkError(t, send(on, "/account/key", map[string][]string{"X-API-Key": {onKey}}), 401, "missing_credentials")
 }
+
+// An account whose email is not verified is refused (403) before its
+// reissue body is read (400), in the contract's order.
+func TestReissueUnverifiedBeforeBody(t *testing.T) {
+	f := newFixture(t, keys.Config{}, httpadapter.Options{})
+	f.account(t, "acct_unverified", keys.Pro, false)
+	checkError(t, f.postBody("/account/key/reissue", "session-unverified", `[]`), 403, "email_not_verified")
+	checkError(t, f.postBody("/account/key/reissue", "session-unverified", `{"grace_period_seconds":-1}`), 403, "email_not_verified")
+}
