@@ -2,8 +2,6 @@ package keys
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -152,30 +150,11 @@ func (m *Manager) AuditEvents(ctx context.Context, accountID string, p Page) (ev
 	return out, next, nil
 }
 
-// encodeEventCursor writes c like encodeCursor: Unix microseconds and the
-// event ID, unpadded URL-safe base64.
-func encodeEventCursor(c store.EventCursor) string {
-	var b [cursorLen]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(c.OccurredAt.UnixMicro()))
-	copy(b[8:], c.ID[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func encodeEventCursor(c store.EventCursor) string { return encodePosition(c.OccurredAt, c.ID) }
 
-// decodeEventCursor reads what encodeEventCursor wrote; "" is the start.
 func decodeEventCursor(s string) (store.EventCursor, error) {
-	if s == "" {
-		return store.EventCursor{}, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != cursorLen {
-		return store.EventCursor{}, invalidf("the page cursor is not one this library made")
-	}
-	c := store.EventCursor{OccurredAt: time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8]))).UTC()}
-	copy(c.ID[:], b[8:])
-	if c.ID == uuid.Nil {
-		return store.EventCursor{}, invalidf("the page cursor is not one this library made")
-	}
-	return c, nil
+	at, id, err := decodePosition(s)
+	return store.EventCursor{OccurredAt: at, ID: id}, err
 }
 
 // withAudit returns ctx carrying the store.Audit of its Actor (the system

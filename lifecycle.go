@@ -79,36 +79,45 @@ func (m *Manager) ListKeysPage(ctx context.Context, accountID string, p Page) (k
 }
 
 // cursorLen is the size of a decoded cursor: Unix microseconds (8 bytes,
-// big-endian) and the key ID (16 bytes).
+// big-endian) and an ID (16 bytes).
 const cursorLen = 8 + 16
 
-// encodeCursor writes c as unpadded URL-safe base64, fit for a query
-// string. It is not signed: a cursor only positions a list within the
-// caller's own account, so a forged one shows nothing more.
-func encodeCursor(c store.KeyCursor) string {
+// encodePosition writes a list position (a time and an ID) as unpadded
+// URL-safe base64, fit for a query string. It is not signed: a cursor only
+// positions a list within the caller's own account, so a forged one shows
+// nothing more. Key lists and audit events share it.
+func encodePosition(at time.Time, id uuid.UUID) string {
 	var b [cursorLen]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(c.CreatedAt.UnixMicro()))
-	copy(b[8:], c.ID[:])
+	binary.BigEndian.PutUint64(b[:8], uint64(at.UnixMicro()))
+	copy(b[8:], id[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// decodeCursor reads what encodeCursor wrote; "" is the start.
-func decodeCursor(s string) (store.KeyCursor, error) {
+// decodePosition reads what encodePosition wrote; "" is the start (the
+// zero time and uuid.Nil).
+func decodePosition(s string) (time.Time, uuid.UUID, error) {
 	if s == "" {
-		return store.KeyCursor{}, nil
+		return time.Time{}, uuid.Nil, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(b) != cursorLen {
-		return store.KeyCursor{}, invalidf("the page cursor is not one this library made")
+		return time.Time{}, uuid.Nil, invalidf("the page cursor is not one this library made")
 	}
-	c := store.KeyCursor{CreatedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8]))).UTC()}
-	copy(c.ID[:], b[8:])
+	at := time.UnixMicro(int64(binary.BigEndian.Uint64(b[:8]))).UTC()
+	id := uuid.UUID(b[8:])
 	// Every store keeps years 1 to 9999; PostgreSQL refuses a time beyond
 	// them, which would turn a tampered cursor into a store error.
-	if y := c.CreatedAt.Year(); c.ID == uuid.Nil || y < 1 || y > 9999 {
-		return store.KeyCursor{}, invalidf("the page cursor is not one this library made")
+	if y := at.Year(); id == uuid.Nil || y < 1 || y > 9999 {
+		return time.Time{}, uuid.Nil, invalidf("the page cursor is not one this library made")
 	}
-	return c, nil
+	return at, id, nil
+}
+
+func encodeCursor(c store.KeyCursor) string { return encodePosition(c.CreatedAt, c.ID) }
+
+func decodeCursor(s string) (store.KeyCursor, error) {
+	at, id, err := decodePosition(s)
+	return store.KeyCursor{CreatedAt: at, ID: id}, err
 }
 
 // PruneRevoked deletes the keys revoked at least olderThan ago (RevokedAt

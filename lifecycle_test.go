@@ -183,3 +183,16 @@ func TestAllowRefusesKeyRevokedAheadOfThisClock(t *testing.T) {
 		t.Errorf("Authenticate: %v, want ErrRevokedKey", err)
 	}
 }
+
+// The audit trail's cursor is read like the key list's: out of range is
+// ErrInvalidArgument, not a store error.
+func TestAuditEventsCursorOutOfRange(t *testing.T) {
+	f := newFixture(t, keys.Config{})
+	f.account(t, "acct_1", keys.Pro)
+	b := make([]byte, 24)
+	b[0], b[8] = 0x80, 1
+	_, _, err := f.m.AuditEvents(ctx(), "acct_1", keys.Page{Cursor: base64.RawURLEncoding.EncodeToString(b)})
+	if !errors.Is(err, keys.ErrInvalidArgument) {
+		t.Errorf("AuditEvents with an out-of-range cursor: %v, want ErrInvalidArgument", err)
+	}
+}

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to make a schema for the PostgreSQL case
+	"github.com/keyward/keys/internal/sqlstore/sqlstoretest"
 )
 
 func TestDemoModeFlag(t *testing.T) {
@@ -82,11 +77,7 @@ func TestDemoModes(t *testing.T) {
 // TestDemoAutoPostgres checks that -demo's default never touches a
 // PostgreSQL database, however empty; -demo=true still may.
 func TestDemoAutoPostgres(t *testing.T) {
-	base := os.Getenv("KEYS_TEST_POSTGRES_DSN")
-	if base == "" {
-		t.Skip("KEYS_TEST_POSTGRES_DSN not set")
-	}
-	db := freshSchema(t, base)
+	db := sqlstoretest.FreshPostgresSchema(t, "keys_cli_")
 	srv := serve(t, db)
 	srv.stop(t)
 	if srv.secret != "" {
@@ -106,36 +97,4 @@ func TestDemoAutoPostgres(t *testing.T) {
 	if strings.Contains(logged, "pw-in-the-query") || !strings.Contains(logged, `db="postgres host=`) {
 		t.Fatalf("the log shows more or less of the DSN than host, port, database and user:\n%s", logged)
 	}
-}
-
-// freshSchema creates a schema for t on the PostgreSQL server of base,
-// dropped when t ends, and returns a DSN that selects it.
-func freshSchema(t *testing.T, base string) string {
-	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("KEYS_TEST_POSTGRES_DSN is not a URL: %v", err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "keys_cli_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
