@@ -331,11 +331,15 @@ func TestQuotaNoticeOnceAcrossRestart(t *testing.T) {
 
 // TestExpiringAndRateNotices checks the notices of the tick loop: a key
 // expiring within 7 days, then within 1 day, once each, and a summary of a
-// minute's rate refusals.
+// minute's rate refusals. The test runs the ticks itself (keys.Tick, the
+// loop's own round) on the fake clock, the loop's being an hour apart: a
+// real ticker racing the clock's steps could scan between a step and the
+// key's caching, and the next scan is due only a minute of the fake clock
+// later, which never comes.
 func TestExpiringAndRateNotices(t *testing.T) {
 	h := make(hookRecorder, 100)
 	tiers := map[keys.Tier]keys.Limits{"slow": {RequestsPerMinute: 2, RequestsPerMonth: 1000}}
-	f := newFixture(t, keys.Config{Tiers: tiers, FlushInterval: 5 * time.Millisecond, OnEvent: h.fn})
+	f := newFixture(t, keys.Config{Tiers: tiers, FlushInterval: time.Hour, OnEvent: h.fn})
 	f.account(t, "acct_1", "slow")
 	f.reissue(t, "acct_1")
 	exp := start.Add(3 * 24 * time.Hour)
@@ -347,9 +351,9 @@ func TestExpiringAndRateNotices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The scan of cached keys runs once a minute of the Manager's clock;
-	// its first may have run before the key was cached.
-	f.clock.Add(time.Minute + time.Second)
+	// The first tick scans the cached keys; later ones once a minute of
+	// the Manager's clock.
+	keys.Tick(f.m)
 	e := h.next(t, keys.EventKeyExpiring)
 	if e.KeyID != child.Key.ID || !jsonHas(e.Data, "within_days", 7.0) {
 		t.Fatalf("expiring notice %+v %s", e, e.Data)
@@ -364,14 +368,27 @@ func TestExpiringAndRateNotices(t *testing.T) {
 		t.Fatal("no refusals")
 	}
 	f.clock.Add(time.Minute)
+	keys.Tick(f.m) // scans again: the key is still cached (the sweep comes after)
 	e = h.next(t, keys.EventRateLimited)
 	if e.AccountID != "acct_1" || !jsonHas(e.Data, "refused", float64(refused)) {
 		t.Fatalf("rate notice %s, want %d refused", e.Data, refused)
 	}
+	// That scan did not repeat the 7-day notice: nothing before the
+	// sentinel, a tier change sent after the tick.
+	if err := f.m.SetTier(ctx(), "acct_1", "slow"); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h.until(t, keys.EventAccountTierChanged) {
+		if e.Type == keys.EventKeyExpiring {
+			t.Fatalf("expiring notice repeated: %s", e.Data)
+		}
+	}
 	f.clock.Add(2*24*time.Hour + time.Hour) // 23 hours left
+	// The last tick swept the key (CacheTTL): it is cached again here.
 	if _, err := f.m.Authenticate(ctx(), child.Secret); err != nil {
 		t.Fatal(err)
 	}
+	keys.Tick(f.m)
 	e = h.next(t, keys.EventKeyExpiring)
 	if e.KeyID != child.Key.ID || !jsonHas(e.Data, "within_days", 1.0) {
 		t.Fatalf("expiring notice %s, want within 1 day", e.Data)

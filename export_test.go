@@ -13,6 +13,11 @@ func QuotaLen(m *Manager) int { return m.book.len() }
 // Sweep runs the idle sweep that the flusher runs every FlushInterval.
 func Sweep(m *Manager) { m.sweep() }
 
+// Tick runs one round of the tick loop (re-anchor, the event hook's rate
+// summaries and expiry scan, sweep), as it runs every FlushInterval, so
+// tests on a fake clock decide when it runs.
+func Tick(m *Manager) { m.tick() }
+
 // RetryLen returns how many usage counts wait for a flush to succeed: in
 // a batch of unknown outcome, and merged for the next batch.
 func RetryLen(m *Manager) int {

@@ -58,6 +58,14 @@ func newFixtureOn(t testing.TB, st store.Store, cfg keys.Config) *fixture {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Now
 	}
+	// No background flush or sweep unless the test asks for one: on the
+	// default 1s, one would land at a random point of a test (adding to
+	// AllocsPerRun's count, to a count of spans, or sweeping what the test
+	// just cached). Tests flush, sweep and tick by hand (Flush,
+	// keys.Sweep, keys.Tick), or set FlushInterval.
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = time.Hour
+	}
 	m, err := keys.New(st, cfg)
 	if err != nil {
 		t.Fatalf("keys.New: %v", err)

@@ -287,17 +287,22 @@ func (m *Manager) tickLoop() {
 		case <-m.stop:
 			return
 		case <-t.C:
-			if m.mono != nil {
-				m.mono.reanchor()
-			}
-			// The hook's scan of cached keys comes before the sweep, which
-			// drops the entries past their TTL that it may still report.
-			if m.hook != nil {
-				m.hookTick(m.clock().UnixNano())
-			}
-			m.sweep()
+			m.tick()
 		}
 	}
+}
+
+// tick is one round of tickLoop's work.
+func (m *Manager) tick() {
+	if m.mono != nil {
+		m.mono.reanchor()
+	}
+	// The hook's scan of cached keys comes before the sweep, which drops
+	// the entries past their TTL that it may still report.
+	if m.hook != nil {
+		m.hookTick(m.clock().UnixNano())
+	}
+	m.sweep()
 }
 
 // now reads the clock.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/uuid"
@@ -154,41 +155,47 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	}
 }
 
+// TestMetricsUnknownAndStoreTimeout: a store call past StoreTimeout counts
+// as an error outcome and a store call of error.type timeout. Time is
+// synctest's: the hung call costs no real time, and the calls that must
+// not time out cannot on a loaded machine.
 func TestMetricsUnknownAndStoreTimeout(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	hs := newHangStore(memstore.New())
-	f := newFixtureOn(t, hs, keys.Config{
-		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
-		StoreTimeout:  20 * time.Millisecond,
-	})
-	f.account(t, "acme", keys.Pro)
-	root := f.reissue(t, "acme")
-	if err := f.m.Revoke(ctx(), root.Key.ID); err != nil {
-		t.Fatal(err)
-	}
-	other := f.reissue(t, "acme")
-	if err := f.m.Revoke(ctx(), other.Key.ID); err != nil {
-		t.Fatal(err)
-	}
-	hs.setHang(true, "ResolveHash")
-	if _, err := f.m.Authenticate(ctx(), other.Secret); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("hung store: %v", err)
-	}
-	hs.setHang(false, "ResolveHash")
-	ms := collect(t, reader)
-	if got := sumOf(t, ms, "keys.authentications", "keys.outcome", "error"); got != 1 {
-		t.Errorf("error outcomes %d, want 1", got)
-	}
-	h := ms["keys.store.duration"].(metricdata.Histogram[float64])
-	timeouts := uint64(0)
-	for _, p := range h.DataPoints {
-		if v, ok := p.Attributes.Value("error.type"); ok && v.AsString() == "timeout" {
-			timeouts += p.Count
+	synctest.Test(t, func(t *testing.T) {
+		reader := sdkmetric.NewManualReader()
+		hs := newHangStore(memstore.New())
+		f := newFixtureOn(t, hs, keys.Config{
+			MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
+			StoreTimeout:  2 * time.Second,
+		})
+		f.account(t, "acme", keys.Pro)
+		root := f.reissue(t, "acme")
+		if err := f.m.Revoke(ctx(), root.Key.ID); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if timeouts != 1 {
-		t.Errorf("store calls with error.type=timeout: %d, want 1", timeouts)
-	}
+		other := f.reissue(t, "acme")
+		if err := f.m.Revoke(ctx(), other.Key.ID); err != nil {
+			t.Fatal(err)
+		}
+		hs.setHang(true, "ResolveHash")
+		if _, err := f.m.Authenticate(ctx(), other.Secret); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("hung store: %v", err)
+		}
+		hs.setHang(false, "ResolveHash")
+		ms := collect(t, reader)
+		if got := sumOf(t, ms, "keys.authentications", "keys.outcome", "error"); got != 1 {
+			t.Errorf("error outcomes %d, want 1", got)
+		}
+		h := ms["keys.store.duration"].(metricdata.Histogram[float64])
+		timeouts := uint64(0)
+		for _, p := range h.DataPoints {
+			if v, ok := p.Attributes.Value("error.type"); ok && v.AsString() == "timeout" {
+				timeouts += p.Count
+			}
+		}
+		if timeouts != 1 {
+			t.Errorf("store calls with error.type=timeout: %d, want 1", timeouts)
+		}
+	})
 }
 
 func TestMetricsUnknownKey(t *testing.T) {

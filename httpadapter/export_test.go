@@ -18,3 +18,7 @@ func WaitJWKS(v *JWKSVerifier) {
 		<-f.done
 	}
 }
+
+// JWKSLoopDone returns a channel closed once v's background refresh loop
+// has returned (after the context given to NewJWKSVerifier ends).
+func JWKSLoopDone(v *JWKSVerifier) <-chan struct{} { return v.loopDone }

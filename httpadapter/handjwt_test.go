@@ -171,23 +171,34 @@ type jwksServer struct {
 	keys    []handKey
 	mode    string // "" healthy, "500", "garbage", "huge", "hang"
 	fetches atomic.Int64
-	hang    chan struct{} // closed at cleanup, releasing hung requests
+	hang    chan struct{} // closed by release and at cleanup, releasing hung requests
 }
 
 func newJWKSServer(t testing.TB, keys ...handKey) *jwksServer {
 	s := &jwksServer{keys: keys, hang: make(chan struct{})}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(func() {
+		s.mu.Lock()
 		close(s.hang)
+		s.mu.Unlock()
 		s.Close()
 	})
 	return s
 }
 
+// release ends the requests hanging now (with an empty answer); later
+// ones in mode "hang" hang again.
+func (s *jwksServer) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.hang)
+	s.hang = make(chan struct{})
+}
+
 func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.fetches.Add(1)
 	s.mu.Lock()
-	mode, keys := s.mode, append([]handKey(nil), s.keys...)
+	mode, keys, hang := s.mode, append([]handKey(nil), s.keys...), s.hang
 	s.mu.Unlock()
 	switch mode {
 	case "500":
@@ -205,7 +216,7 @@ func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case "hang":
 		select {
-		case <-s.hang:
+		case <-hang:
 		case <-r.Context().Done():
 		}
 		return

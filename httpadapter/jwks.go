@@ -152,6 +152,8 @@ type JWKSVerifier struct {
 	inflight  *jwksFetch // the running fetch, nil if none
 	lastKick  time.Time  // when an unknown kid last started a fetch
 	lastFetch bool       // whether the last fetch succeeded
+
+	loopDone chan struct{} // closed when refreshLoop returns (tests wait on it)
 }
 
 var _ SessionVerifier = (*JWKSVerifier)(nil)
@@ -189,6 +191,7 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 		interval:  orDefault(cfg.RefreshInterval, DefaultJWKSRefreshInterval),
 		log:       cfg.Logger,
 		parentCtx: ctx,
+		loopDone:  make(chan struct{}),
 	}
 	if v.clock == nil {
 		v.clock = time.Now

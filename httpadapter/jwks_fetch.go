@@ -74,6 +74,7 @@ func (v *JWKSVerifier) startFetchLocked() *jwksFetch {
 // refreshLoop fetches the set every interval (every minGap after a
 // failure) until ctx ends.
 func (v *JWKSVerifier) refreshLoop(ctx context.Context) {
+	defer close(v.loopDone)
 	t := time.NewTimer(v.nextRefresh())
 	defer t.Stop()
 	for {

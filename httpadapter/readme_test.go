@@ -130,7 +130,10 @@ var extraScenarios = map[string]func(w *errorWorld) *httptest.ResponseRecorder{
 		return rec
 	},
 	"lookup budget spent": func(w *errorWorld) *httptest.ResponseRecorder {
-		m, err := keys.New(memstore.New(), keys.Config{LookupRate: 1})
+		// A fake clock that never moves: on the real one the budget of 1
+		// a second could refill between the two requests.
+		clk := &fakeClock{now: start}
+		m, err := keys.New(memstore.New(), keys.Config{LookupRate: 1, Clock: clk.Now})
 		if err != nil {
 			panic(err)
 		}

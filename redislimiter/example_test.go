@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -28,9 +29,14 @@ func Example() {
 	ctx := context.Background()
 	st := memstore.New()
 	tiers := map[keys.Tier]keys.Limits{"tiny": {RequestsPerMinute: 3, RequestsPerMonth: 1000}}
-	// Two Managers, as two processes would have.
-	a, _ := keys.New(st, keys.Config{Tiers: tiers, Limiter: redislimiter.New(rdb, redislimiter.Options{})})
-	b, _ := keys.New(st, keys.Config{Tiers: tiers, Limiter: redislimiter.New(rdb, redislimiter.Options{})})
+	// Two Managers, as two processes would have. The Timeout is a second
+	// here only so that a busy test machine does not make the example fall
+	// back to in-process decisions (and print other numbers); in
+	// production the default 50ms bounds what a slow Redis adds to a
+	// request.
+	opts := redislimiter.Options{Timeout: time.Second}
+	a, _ := keys.New(st, keys.Config{Tiers: tiers, Limiter: redislimiter.New(rdb, opts)})
+	b, _ := keys.New(st, keys.Config{Tiers: tiers, Limiter: redislimiter.New(rdb, opts)})
 	defer a.Close()
 	defer b.Close()
 

@@ -44,6 +44,7 @@ func (c *fakeClock) Add(d time.Duration) {
 type backend struct {
 	client redis.UniversalClient
 	prefix string
+	real   bool // a real Redis, whose clock runs (miniredis's TTLs stand still)
 }
 
 // options are the Options of a test on b: a generous timeout, so that a
@@ -107,7 +108,7 @@ func realRedis(t testing.TB) backend {
 			t.Errorf("removing the test's keys: %v", err)
 		}
 	})
-	return backend{client: c, prefix: prefix}
+	return backend{client: c, prefix: prefix, real: true}
 }
 
 // logBuffer is a slog.Logger writing to a buffer safe for concurrent use.
