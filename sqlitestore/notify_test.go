@@ -21,6 +21,49 @@ func openFile(t *testing.T, path string) *sqlitestore.Store {
 	return s
 }
 
+// scratch is the account waitSubscribed changes. A subscriber's callback
+// passes its notifications to the handshake's ready channel, apart from
+// those of the accounts the test checks.
+const scratch = "acct_scratch"
+
+// waitSubscribed returns once a Subscribe started before it reports
+// changes: it changes the scratch account through m every 50 ms until
+// ready receives. Subscribe starts from where the feed ends when it first
+// reads it, so a change committed before that read is never reported; a
+// fixed sleep before the first change only guesses how long that read
+// takes on a loaded machine.
+func waitSubscribed(tb testing.TB, m *keys.Manager, ready <-chan struct{}) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := m.CreateAccount(ctx, keys.Account{ID: scratch, Tier: keys.Pro, EmailVerified: true}); err != nil {
+		tb.Fatal(err)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for {
+		if err := m.SetTier(ctx, scratch, keys.Pro); err != nil {
+			tb.Fatal(err)
+		}
+		select {
+		case <-ready:
+			return
+		case <-deadline:
+			tb.Fatal("the subscriber reported none of the changes made in 30s")
+		case <-tick.C:
+		}
+	}
+}
+
+// signal sends on c without waiting: c has room for one signal, and more
+// than one says nothing more.
+func signal(c chan<- struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 // TestChangeFeedAcrossStores: a change through one Store (as another
 // process on the same file would make it) reaches a subscriber of another.
 func TestChangeFeedAcrossStores(t *testing.T) {
@@ -38,10 +81,19 @@ func TestChangeFeedAcrossStores(t *testing.T) {
 	defer mb.Close()
 
 	got := make(chan string, 16)
+	ready := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Subscribe(ctx, func(id string) { got <- id }) }()
-	time.Sleep(2 * sqlitestore.PollInterval) // let Subscribe read where the feed ends
+	go func() {
+		done <- a.Subscribe(ctx, func(id string) {
+			if id == scratch {
+				signal(ready)
+				return
+			}
+			got <- id
+		})
+	}()
+	waitSubscribed(t, mb, ready)
 
 	if err := mb.CreateAccount(context.Background(), keys.Account{ID: "acct_1", Tier: keys.Pro, EmailVerified: true}); err != nil {
 		t.Fatal(err)
@@ -141,16 +193,17 @@ func BenchmarkChangeFeedLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer other.Close()
-	got := make(chan struct{}, 1)
+	got, ready := make(chan struct{}, 1), make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go other.Subscribe(ctx, func(string) {
-		select {
-		case got <- struct{}{}:
-		default:
+	go other.Subscribe(ctx, func(id string) {
+		if id == scratch {
+			signal(ready) // the handshake's changes are not timed
+			return
 		}
+		signal(got)
 	})
-	time.Sleep(2 * sqlitestore.PollInterval)
+	waitSubscribed(b, m, ready)
 	for b.Loop() {
 		if err := m.SetTier(context.Background(), "acct_1", keys.Pro); err != nil {
 			b.Fatal(err)

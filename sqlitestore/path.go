@@ -10,24 +10,34 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Connection parameters, in the DSN so that every pooled connection gets
-// them, not only the first. Writes are immediate transactions: a deferred
-// one that reads and then writes fails with SQLITE_BUSY at once if another
-// process wrote in between, instead of waiting out the busy timeout. The
-// journal mode is not here: it is a property of the file, set once by
-// ensureWAL, which explains why.
-const (
-	writerParams = "_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)" +
-		"&_pragma=foreign_keys(ON)&_txlock=immediate"
-	// Readers refuse writes outright, so a mistake cannot bypass the
-	// writer's serialisation.
-	readerParams = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_pragma=query_only(ON)"
-)
+// lockBudget is how long a connection waits for a lock another connection
+// holds (SQLite's busy timeout) and how long Open keeps retrying the switch
+// to WAL (ensureWAL). It is a variable only so that this package's tests
+// can lengthen it (export_test.go says why); nothing else changes it.
+var lockBudget = 5 * time.Second
+
+// writerParams are the writer's connection parameters, in the DSN so that
+// every pooled connection gets them, not only the first. Writes are
+// immediate transactions: a deferred one that reads and then writes fails
+// with SQLITE_BUSY at once if another process wrote in between, instead of
+// waiting out the busy timeout. The journal mode is not here: it is a
+// property of the file, set once by ensureWAL, which explains why.
+func writerParams() string {
+	return fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)"+
+		"&_pragma=foreign_keys(ON)&_txlock=immediate", lockBudget.Milliseconds())
+}
+
+// readerParams are the readers' connection parameters. Readers refuse
+// writes outright, so a mistake cannot bypass the writer's serialisation.
+func readerParams() string {
+	return fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(ON)&_pragma=query_only(ON)", lockBudget.Milliseconds())
+}
 
 // sqliteHeader starts every SQLite database file.
 var sqliteHeader = []byte("SQLite format 3\x00")

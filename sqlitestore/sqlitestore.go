@@ -48,7 +48,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	writer, err := openPool(ctx, uri, writerParams, 1)
+	writer, err := openPool(ctx, uri, writerParams(), 1)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %q: %w", path, err)
 	}
@@ -56,7 +56,7 @@ func Open(path string) (*Store, error) {
 	if err := ensureWAL(ctx, writer); err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())
 	}
-	readers, err := openPool(ctx, uri, readerParams, max(4, runtime.GOMAXPROCS(0)))
+	readers, err := openPool(ctx, uri, readerParams(), max(4, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlitestore: open %q: %w", path, err), writer.Close())
 	}

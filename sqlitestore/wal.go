@@ -12,12 +12,9 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// walBudget bounds how long Open keeps trying to switch a new file to WAL
-// while other connections hold it; the same as the busy timeout.
-const walBudget = 5 * time.Second
-
 // ensureWAL switches the file behind db (the writer's single connection)
-// to WAL journal mode, retrying while another connection is in the way.
+// to WAL journal mode, retrying while another connection is in the way, for
+// up to lockBudget (the busy timeout's budget).
 //
 // Why not in the DSN: on a file still in rollback mode (every new file),
 // "PRAGMA journal_mode=WAL" first reads the header under a shared lock and
@@ -30,7 +27,7 @@ const walBudget = 5 * time.Second
 // file; on a file already in WAL mode the pragma takes no write lock, and a
 // connection the pool opens later needs no pragma at all.
 func ensureWAL(ctx context.Context, db *bun.DB) error {
-	deadline := time.Now().Add(walBudget)
+	deadline := time.Now().Add(lockBudget)
 	for attempt := 1; ; attempt++ {
 		var mode string
 		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
