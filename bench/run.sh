@@ -43,6 +43,7 @@ bench SQLiteAuthenticateWarmParallel SQLiteFloorParallel 2.0 ratio
 bench SQLiteAuthenticateMiss SQLiteAuthenticateMissFloor 1.5 ratio
 sqlitestore ResolveHash ResolveHashFloor 1.5 ratio
 pgstore ResolveHash ResolveHashFloor - ratio
+pgstore NotifyLatency - 250000000 abs
 httpadapter GetAccountKey GetAccountKeyFloorSameHeaders - ratio
 httpadapter SessionJWT/JWKSVerifier.ES256 SessionJWT/floor=ecdsa.Verify - ratio
 httpadapter UsageRoute1000Keys UsageRoute1000KeysFloor - ratio

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward/keys"
+	"github.com/keyward/keys/pgstore"
 	"github.com/keyward/keys/store"
 )
 
@@ -136,6 +137,40 @@ func (b *logBuf) String() string {
 	return b.b.String()
 }
 
+// heardNotifier is a pgstore.Store whose notifications, once the Manager
+// subscribed to them has acted on them, are also sent to heard.
+type heardNotifier struct {
+	*pgstore.Store
+	heard chan string
+}
+
+func (h *heardNotifier) Subscribe(ctx context.Context, fn func(accountID string)) error {
+	return h.Store.Subscribe(ctx, func(id string) {
+		fn(id)
+		select {
+		case h.heard <- id:
+		default: // more than the test reads; it waits for none of these
+		}
+	})
+}
+
+// await waits up to 5s until the Manager has acted on a notification of id,
+// skipping the others.
+func (h *heardNotifier) await(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case got := <-h.heard:
+			if got == id {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the Manager heard no notification %q within 5s", id)
+		}
+	}
+}
+
 // PostgreSQL stops answering (as under SIGSTOP) with a
 // Manager running on it. Requests that need the store fail after
 // StoreTimeout rather than never; Shutdown returns by its deadline and says
@@ -152,14 +187,20 @@ func TestHungPostgreSQL(t *testing.T) {
 	logs := &logBuf{}
 	const timeout = 500 * time.Millisecond
 	// pgx gives up on a silent server a moment after the context ends
-	// (it first asks the server to cancel): allow for that.
-	const slack = 2 * time.Second
-	m, err := keys.New(st, keys.Config{StoreTimeout: timeout, FlushInterval: time.Hour,
+	// (it first asks the server to cancel), and a loaded CI machine adds
+	// its own delays: allow for both. The point is that these calls
+	// return at all, where a hung store would keep them forever.
+	const slack = 5 * time.Second
+	heard := &heardNotifier{Store: st, heard: make(chan string, 256)}
+	// CacheTTL of an hour: the warm key must stay cached through the
+	// test however slowly it runs (the default 5s is real time here).
+	m, err := keys.New(heard, keys.Config{StoreTimeout: timeout, FlushInterval: time.Hour, CacheTTL: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	heard.await(t, "") // the Manager listens for notifications
 	if err := m.CreateAccount(ctx, keys.Account{ID: "acct_1", Tier: keys.Pro, EmailVerified: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,6 +212,17 @@ func TestHungPostgreSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Manager hears of its own changes too, and drops acct_1's cached
+	// keys when it does: wait until it has heard of all of them (a change
+	// to another account, heard after them, since notifications come in
+	// commit order), so that none evicts the warm key below.
+	if err := m.CreateAccount(ctx, keys.Account{ID: "acct_2", Tier: keys.Pro, EmailVerified: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Reissue(ctx, "acct_2"); err != nil {
+		t.Fatal(err)
+	}
+	heard.await(t, "acct_2")
 	k := mustAuth(t, m, root.Secret, "root")
 	for range 3 {
 		if _, err := m.Allow(ctx, k); err != nil {

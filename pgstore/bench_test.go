@@ -60,3 +60,51 @@ func BenchmarkResolveHashFloor(b *testing.B) {
 		FROM keys_api_keys WHERE hash = $1`, hashes,
 		&id, &account, &rootID, &prefix, &name, &isRoot, &created, &used, &expires, &revoked, &q, &r)
 }
+
+// BenchmarkNotifyLatency times a change committed through one Store until
+// Subscribe on another Store (another pool, as another process would have)
+// tells of it (the goal: within 250 ms). ns/op is that latency, from the
+// change returning to the subscriber's callback: the commit itself is
+// timed apart and left out. The tests only check that notifications arrive
+// (within a deadline generous enough for a loaded machine); this is the
+// figure README quotes.
+func BenchmarkNotifyLatency(b *testing.B) {
+	dsn := freshDSN(b)
+	writer, listener := openStore(b, dsn), openStore(b, dsn)
+	ctx := context.Background()
+	now := time.Now()
+	if err := writer.CreateAccount(ctx, store.Account{ID: "acct_1", Tier: "pro", CreatedAt: now, UpdatedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	got := make(chan string, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- listener.Subscribe(sctx, func(id string) { got <- id }) }()
+	defer func() { cancel(); <-done }()
+	if id := <-got; id != "" {
+		b.Fatalf("first notification %q, want the listening \"\"", id)
+	}
+	tiers := []string{"quant", "pro"}
+	var n int
+	var waited time.Duration
+	for b.Loop() {
+		// Not b.StopTimer around the commit: b.Loop would then run until
+		// a second of latency alone had passed, many times longer.
+		tier := tiers[n%2]
+		if err := writer.UpdateAccount(ctx, "acct_1", store.AccountUpdate{Tier: &tier, UpdatedAt: now}); err != nil {
+			b.Fatal(err)
+		}
+		committed := time.Now()
+		select {
+		case id := <-got:
+			if id != "acct_1" {
+				b.Fatalf("notified %q, want acct_1", id)
+			}
+		case <-time.After(10 * time.Second):
+			b.Fatal("no notification within 10s")
+		}
+		waited += time.Since(committed)
+		n++
+	}
+	b.ReportMetric(float64(waited.Nanoseconds())/float64(n), "ns/op")
+}

@@ -17,6 +17,7 @@ func TestRevokeLeakedNotifies(t *testing.T) {
 	writer, listener := openStore(t, dsn), openStore(t, dsn)
 	got := subscribe(t, listener)
 	ctx, now := t.Context(), time.Now()
+	createSentinel(t, writer, "acct_sentinel")
 	var roots []store.Key
 	for _, a := range []string{"acct_1", "acct_2"} {
 		if err := writer.CreateAccount(ctx, store.Account{ID: a, Tier: "pro", CreatedAt: now, UpdatedAt: now}); err != nil {
@@ -43,8 +44,8 @@ func TestRevokeLeakedNotifies(t *testing.T) {
 		select {
 		case id := <-got:
 			heard[id] = true
-		case <-time.After(deliveryBound):
-			t.Fatalf("heard %v within %v, want acct_1 and acct_2", heard, deliveryBound)
+		case <-time.After(deliveryDeadline):
+			t.Fatalf("heard %v within %v, want acct_1 and acct_2", heard, deliveryDeadline)
 		}
 	}
 	if !heard["acct_1"] || !heard["acct_2"] {
@@ -53,5 +54,5 @@ func TestRevokeLeakedNotifies(t *testing.T) {
 	if _, err := writer.RevokeLeaked(ctx, ids, now.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	expectNone(t, got)
+	expectNone(t, got, writer, "acct_sentinel")
 }
