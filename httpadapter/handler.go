@@ -286,109 +286,37 @@ func (h *Handler) reissue(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	cred, e := h.credential(w, r)
+	c, e := h.authorize(w, r, errChildKeyForbidden)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
-	var iss keys.Issued
-	if cred.apiKey {
-		iss, e = h.reissueByKey(w, r, cred.token, body)
-	} else {
-		iss, e = h.reissueBySession(w, r, cred.account, body)
+	if e := h.verifiedFirst(r, c.account); e != nil {
+		h.fail(w, r, e)
+		return
 	}
+	opts, e := body.reissueOptions()
 	if e != nil {
 		h.fail(w, r, e)
+		return
+	}
+	ctx := h.callerContext(r, c)
+	var iss keys.Issued
+	var err error
+	if c.key != nil {
+		// ReissueFrom, not Reissue: the key may have been revoked by
+		// another process since this Manager cached it, and a revoked root
+		// key must not mint its successor.
+		iss, err = h.m.ReissueFrom(ctx, *c.key, opts...)
+	} else {
+		iss, err = h.m.Reissue(ctx, c.account, opts...)
+	}
+	if err != nil {
+		h.fail(w, r, fromKeys(err))
 		return
 	}
 	buf := getBuf()
-	b := appendReissueBody((*buf)[:0], &iss)
-	hdr := w.Header()
-	hdr["Cache-Control"] = noStore
-	hdr["Pragma"] = noCache
-	writeJSON(w, http.StatusOK, b)
-	clear(b) // the only copy of the secret in this process, besides iss
-	putBuf(buf, b)
-}
-
-// reissueByKey reissues on behalf of a root API key.
-func (h *Handler) reissueByKey(w http.ResponseWriter, r *http.Request, token string, body *reqBody) (keys.Issued, *Error) {
-	ctx := r.Context()
-	k, err := h.m.Authenticate(ctx, token)
-	if err != nil {
-		return keys.Issued{}, fromKeys(err)
-	}
-	h.authenticated(r, &k)
-	// Credentials come before the rate: a refusal here wins over a 429,
-	// though the request is counted all the same.
-	forbidden := h.checkNetwork(r, &k)
-	switch {
-	case forbidden != nil:
-	case !k.IsRoot:
-		forbidden = errChildKeyForbidden(keys.ErrChildKeyForbidden)
-	case k.Retiring(h.m.Now()):
-		forbidden = errRootKeyRetired(keys.ErrRootKeyRetired)
-	}
-	d, err := h.m.AllowRate(ctx, k)
-	setRateHeaders(w, &d)
-	switch {
-	case forbidden != nil && (err == nil || errors.Is(err, keys.ErrRateLimited)):
-		return keys.Issued{}, forbidden
-	case err != nil:
-		return keys.Issued{}, refusal(&d, err)
-	}
-	if e := h.verifiedFirst(r, k.AccountID); e != nil {
-		return keys.Issued{}, e
-	}
-	opts, e := body.reissueOptions()
-	if e != nil {
-		return keys.Issued{}, e
-	}
-	// ReissueFrom, not Reissue: the key may have been revoked by another
-	// process since this Manager cached it, and a revoked root key must not
-	// mint its successor.
-	ctx = h.actorContext(r, credential{apiKey: true}, &k)
-	iss, err := h.m.ReissueFrom(ctx, k, opts...)
-	if err != nil {
-		return keys.Issued{}, fromKeys(err)
-	}
-	return iss, nil
-}
-
-// reissueBySession reissues for the account of a session, counting the
-// request against its root key's rate (or, before the first key, its
-// account's).
-func (h *Handler) reissueBySession(w http.ResponseWriter, r *http.Request, acct string, body *reqBody) (keys.Issued, *Error) {
-	ctx := r.Context()
-	root, err := h.m.RootKey(ctx, acct)
-	switch {
-	case err == nil:
-		h.gate.learn(acct, root.Pool)
-		d, err := h.m.AllowRate(ctx, root)
-		setRateHeaders(w, &d)
-		if err != nil {
-			return keys.Issued{}, refusal(&d, err)
-		}
-	case errors.Is(err, keys.ErrNoActiveRootKey):
-		if e := h.allowAccountRate(w, r, acct); e != nil {
-			return keys.Issued{}, e
-		}
-	default:
-		return keys.Issued{}, fromKeys(err)
-	}
-	if e := h.verifiedFirst(r, acct); e != nil {
-		return keys.Issued{}, e
-	}
-	opts, e := body.reissueOptions()
-	if e != nil {
-		return keys.Issued{}, e
-	}
-	ctx = h.actorContext(r, credential{account: acct}, nil)
-	iss, err := h.m.Reissue(ctx, acct, opts...)
-	if err != nil {
-		return keys.Issued{}, fromKeys(err)
-	}
-	return iss, nil
+	writeSecret(w, http.StatusOK, buf, appendReissueBody((*buf)[:0], &iss))
 }
 
 // allowAccountRate counts a session request of an account that has no
@@ -422,9 +350,10 @@ func (h *Handler) drainBody(w http.ResponseWriter, r *http.Request) *Error {
 	return nil
 }
 
-// verifiedFirst refuses a reissue for an account whose email is not
-// verified before its body is read: 403 before 400, the contract's order.
-// Reissue checks it again inside its store call.
+// verifiedFirst refuses a reissue or a new child key for an account whose
+// email is not verified before the body is read: 403 before 400, the
+// contract's order. Reissue and IssueChild check it again inside their
+// store call.
 func (h *Handler) verifiedFirst(r *http.Request, acct string) *Error {
 	if a, err := h.m.Account(r.Context(), acct); err == nil && !a.EmailVerified {
 		return fromKeys(keys.ErrEmailNotVerified)

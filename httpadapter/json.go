@@ -102,14 +102,34 @@ func appendKeyBody(b []byte, k *keys.Key, active bool) []byte {
 	return append(b, "}}"...)
 }
 
+// writeSecret answers with b, a body that shows a new token and was built
+// in buf (from getBuf): the only time the token is shown, so the answer
+// must not be cached, and b is wiped once written.
+func writeSecret(w http.ResponseWriter, status int, buf *[]byte, b []byte) {
+	hdr := w.Header()
+	hdr["Cache-Control"] = noStore
+	hdr["Pragma"] = noCache
+	writeJSON(w, status, b)
+	clear(b) // the only copy of the secret in this process, besides the keys.Issued
+	putBuf(buf, b)
+}
+
 // appendReissueBody appends the answer to a reissue: the new token, once.
-func appendReissueBody(b []byte, iss *keys.Issued) []byte {
+func appendReissueBody(b []byte, iss *keys.Issued) []byte { return appendIssued(b, iss, false) }
+
+// appendIssued appends the answer that shows a new token, once; with
+// child, that of a new child key, which names its root key too.
+func appendIssued(b []byte, iss *keys.Issued, child bool) []byte {
 	b = append(b, `{"key":`...)
 	b = appendString(b, iss.Secret)
 	b = append(b, `,"key_prefix":`...)
 	b = appendString(b, iss.Key.Prefix)
 	b = append(b, `,"id":"`...)
 	b = appendUUID(b, iss.Key.ID)
+	if child {
+		b = append(b, `","root_key_id":"`...)
+		b = appendUUID(b, iss.Key.RootKeyID)
+	}
 	b = append(b, `","created_at":`...)
 	b = appendTime(b, iss.Key.CreatedAt)
 	b = append(b, `,"message":`...)

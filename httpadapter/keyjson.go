@@ -86,21 +86,7 @@ func appendStrings(b []byte, ss []string) []byte {
 
 // appendIssuedChild appends the answer to POST /account/keys: the new
 // token, once.
-func appendIssuedChild(b []byte, iss *keys.Issued) []byte {
-	b = append(b, `{"key":`...)
-	b = appendString(b, iss.Secret)
-	b = append(b, `,"key_prefix":`...)
-	b = appendString(b, iss.Key.Prefix)
-	b = append(b, `,"id":"`...)
-	b = appendUUID(b, iss.Key.ID)
-	b = append(b, `","root_key_id":"`...)
-	b = appendUUID(b, iss.Key.RootKeyID)
-	b = append(b, `","created_at":`...)
-	b = appendTime(b, iss.Key.CreatedAt)
-	b = append(b, `,"message":`...)
-	b = appendString(b, reissueMessage)
-	return append(b, '}')
-}
+func appendIssuedChild(b []byte, iss *keys.Issued) []byte { return appendIssued(b, iss, true) }
 
 // fields are the members of a JSON object body, undecoded.
 type fields map[string]json.RawMessage

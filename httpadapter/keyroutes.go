@@ -67,11 +67,11 @@ func (h *Handler) serveMgmt(w http.ResponseWriter, r *http.Request, path string)
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			h.getAccountKey(w, r, id)
+			h.serveKey(w, r, id, (*Handler).getAccountKey)
 		case http.MethodPatch:
-			h.patchKey(w, r, id)
+			h.serveKey(w, r, id, (*Handler).patchKey)
 		case http.MethodDelete:
-			h.deleteKey(w, r, id)
+			h.serveKey(w, r, id, (*Handler).deleteKey)
 		default:
 			h.fail(w, r, errMethodNotAllowed("GET, HEAD, PATCH, DELETE"))
 		}
@@ -83,8 +83,10 @@ func (h *Handler) serveMgmt(w http.ResponseWriter, r *http.Request, path string)
 
 // begin runs the checks every key-management route shares, in the
 // contract's order: the body (413), credentials (401/403) and the rate
-// (429). body is read for POST and PATCH and drained otherwise.
-func (h *Handler) begin(w http.ResponseWriter, r *http.Request, manage bool) (caller, []byte, bool) {
+// (429). body is read for POST and PATCH and drained otherwise. child is
+// as for authorize: errManageForbidden on /account/keys…, nil on
+// /account/usage, which every key may read.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request, child func(error) *Error) (caller, []byte, bool) {
 	body := &reqBody{}
 	var e *Error
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
@@ -96,7 +98,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, manage bool) (ca
 		h.fail(w, r, e)
 		return caller{}, nil, false
 	}
-	c, e := h.authorize(w, r, manage)
+	c, e := h.authorize(w, r, child)
 	if e == nil {
 		// A body that could not be read, or one sent while MaxBodyBytes
 		// is negative, is refused at the content stage.
@@ -111,7 +113,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request, manage bool) (ca
 
 // listKeys serves GET /account/keys.
 func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
-	c, _, ok := h.begin(w, r, true)
+	c, _, ok := h.begin(w, r, errManageForbidden)
 	if !ok {
 		return
 	}
@@ -147,15 +149,14 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 
 // createKey serves POST /account/keys: a new child key of the account.
 func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
-	c, body, ok := h.begin(w, r, true)
+	c, body, ok := h.begin(w, r, errManageForbidden)
 	if !ok {
 		return
 	}
 	// An account that may not have keys is refused (403) before its body
-	// is read (400), in the contract's order; IssueChild checks it again
-	// inside its store call.
-	if a, err := h.m.Account(r.Context(), c.account); err == nil && !a.EmailVerified {
-		h.fail(w, r, mgmtError(keys.ErrEmailNotVerified, http.StatusConflict))
+	// is read (400), in the contract's order.
+	if e := h.verifiedFirst(r, c.account); e != nil {
+		h.fail(w, r, e)
 		return
 	}
 	f, e := parseObject(body)
@@ -174,97 +175,76 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	buf := getBuf()
-	b := appendIssuedChild((*buf)[:0], &iss)
-	hdr := w.Header()
-	hdr["Cache-Control"] = noStore
-	hdr["Pragma"] = noCache
-	writeJSON(w, http.StatusCreated, b)
-	clear(b) // the only copy of the secret in this process, besides iss
-	putBuf(buf, b)
+	writeSecret(w, http.StatusCreated, buf, appendIssuedChild((*buf)[:0], &iss))
+}
+
+// keyRoute is the logic of a route on one key of the account,
+// /account/keys/{id}, once begin and the id have passed: it returns the
+// key as it is afterwards, which serveKey answers with.
+type keyRoute func(h *Handler, r *http.Request, c caller, body []byte, id uuid.UUID) (keys.Key, *Error)
+
+// serveKey serves /account/keys/{id} (rawID) with route.
+func (h *Handler) serveKey(w http.ResponseWriter, r *http.Request, rawID string, route keyRoute) {
+	c, body, ok := h.begin(w, r, errManageForbidden)
+	if !ok {
+		return
+	}
+	id, e := parseKeyID(rawID)
+	var k keys.Key
+	if e == nil {
+		k, e = route(h, r, c, body, id)
+	}
+	if e != nil {
+		h.fail(w, r, e)
+		return
+	}
+	h.writeK(w, &k)
+}
+
+// keyResult is k, or the answer to err, the Manager's error about one key.
+func keyResult(k keys.Key, err error) (keys.Key, *Error) {
+	if err != nil {
+		return keys.Key{}, mgmtError(err, http.StatusNotFound)
+	}
+	return k, nil
 }
 
 // getAccountKey serves GET /account/keys/{id}.
-func (h *Handler) getAccountKey(w http.ResponseWriter, r *http.Request, rawID string) {
-	c, _, ok := h.begin(w, r, true)
-	if !ok {
-		return
-	}
-	id, e := parseKeyID(rawID)
-	if e != nil {
-		h.fail(w, r, e)
-		return
-	}
-	k, err := h.m.AccountKey(r.Context(), c.account, id)
-	if err != nil {
-		h.fail(w, r, mgmtError(err, http.StatusNotFound))
-		return
-	}
-	h.writeK(w, &k)
+func (h *Handler) getAccountKey(r *http.Request, c caller, _ []byte, id uuid.UUID) (keys.Key, *Error) {
+	return keyResult(h.m.AccountKey(r.Context(), c.account, id))
 }
 
 // patchKey serves PATCH /account/keys/{id}.
-func (h *Handler) patchKey(w http.ResponseWriter, r *http.Request, rawID string) {
-	c, body, ok := h.begin(w, r, true)
-	if !ok {
-		return
-	}
-	id, e := parseKeyID(rawID)
-	if e != nil {
-		h.fail(w, r, e)
-		return
-	}
+func (h *Handler) patchKey(r *http.Request, c caller, body []byte, id uuid.UUID) (keys.Key, *Error) {
 	f, e := parseObject(body)
 	if e != nil {
-		h.fail(w, r, e)
-		return
+		return keys.Key{}, e
 	}
 	u, e := keyUpdate(f)
 	if e != nil {
-		h.fail(w, r, e)
-		return
+		return keys.Key{}, e
 	}
-	k, err := h.m.UpdateKey(h.callerContext(r, c), c.account, id, u)
-	if err != nil {
-		h.fail(w, r, mgmtError(err, http.StatusNotFound))
-		return
-	}
-	h.writeK(w, &k)
+	return keyResult(h.m.UpdateKey(h.callerContext(r, c), c.account, id, u))
 }
 
 // deleteKey serves DELETE /account/keys/{id}: it revokes a child key of
 // the account (again is fine) and answers with the key as it is now. A
 // root key is refused: reissue it instead.
-func (h *Handler) deleteKey(w http.ResponseWriter, r *http.Request, rawID string) {
-	c, _, ok := h.begin(w, r, true)
-	if !ok {
-		return
-	}
-	id, e := parseKeyID(rawID)
-	if e != nil {
-		h.fail(w, r, e)
-		return
-	}
+func (h *Handler) deleteKey(r *http.Request, c caller, _ []byte, id uuid.UUID) (keys.Key, *Error) {
 	ctx := r.Context()
-	k, err := h.m.AccountKey(ctx, c.account, id)
-	if err != nil {
-		h.fail(w, r, mgmtError(err, http.StatusNotFound))
-		return
+	k, e := keyResult(h.m.AccountKey(ctx, c.account, id))
+	if e != nil {
+		return keys.Key{}, e
 	}
 	// The active root is replaced, not deleted; a retiring root may be
 	// revoked at once (its children, retiring with it, go too).
 	if k.IsRoot && !k.Retiring(h.m.Now()) {
-		h.fail(w, r, errInvalidRequest("A root key cannot be deleted; reissue it instead (POST /account/key/reissue)."))
-		return
+		return keys.Key{}, errInvalidRequest("A root key cannot be deleted; reissue it instead (POST /account/key/reissue).")
 	}
 	if err := h.m.RevokeAccountKey(h.callerContext(r, c), c.account, id); err != nil {
-		h.fail(w, r, mgmtError(err, http.StatusNotFound))
-		return
+		return keys.Key{}, mgmtError(err, http.StatusNotFound)
 	}
-	if k, err = h.m.AccountKey(ctx, c.account, id); err != nil {
-		h.fail(w, r, mgmtError(err, http.StatusNotFound))
-		return
-	}
-	h.writeK(w, &k)
+	return keyResult(h.m.AccountKey(ctx, c.account, id))
 }
 
 // writeK answers 200 {"key":K}.

@@ -11,7 +11,7 @@ import (
 // account's pool and its keys. A session and an active root key see every
 // key; a child key, or a retiring root, sees its own entry and the pool.
 func (h *Handler) usage(w http.ResponseWriter, r *http.Request) {
-	c, _, ok := h.begin(w, r, false)
+	c, _, ok := h.begin(w, r, nil)
 	if !ok {
 		return
 	}
