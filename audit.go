@@ -119,12 +119,9 @@ func (m *Manager) AuditEvents(ctx context.Context, accountID string, p Page) (ev
 	if err := m.checkOpen(); err != nil {
 		return nil, "", err
 	}
-	limit := p.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultPageLimit
-	case limit < 0 || limit > MaxPageLimit:
-		return nil, "", invalidf("page limit %d is not between 1 and %d", p.Limit, MaxPageLimit)
+	limit, err := p.limit()
+	if err != nil {
+		return nil, "", err
 	}
 	after, err := decodeEventCursor(p.Cursor)
 	if err != nil {

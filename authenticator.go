@@ -102,10 +102,7 @@ func revoked(r *store.Resolved, now time.Time) bool {
 // authenticated the account some other way (a session). It returns
 // ErrAccountNotFound or ErrNoActiveRootKey.
 func (m *Manager) RootKey(ctx context.Context, accountID string) (Key, error) {
-	if err := m.checkOpen(); err != nil {
-		return Key{}, err
-	}
-	a, err := m.account(ctx, accountID)
+	a, err := m.openAccount(ctx, accountID)
 	if err != nil {
 		return Key{}, err
 	}
@@ -141,10 +138,7 @@ func (m *Manager) Key(ctx context.Context, id uuid.UUID) (Key, error) {
 // ListKeys returns every key of the account, revoked ones included, oldest
 // first. It returns ErrAccountNotFound for an unknown account.
 func (m *Manager) ListKeys(ctx context.Context, accountID string) ([]Key, error) {
-	if err := m.checkOpen(); err != nil {
-		return nil, err
-	}
-	a, err := m.account(ctx, accountID)
+	a, err := m.openAccount(ctx, accountID)
 	if err != nil {
 		return nil, err
 	}

@@ -47,14 +47,20 @@ func (m *Manager) CreateAccount(ctx context.Context, a Account) error {
 
 // Account returns the account with the given ID, or ErrAccountNotFound.
 func (m *Manager) Account(ctx context.Context, id string) (Account, error) {
-	if err := m.checkOpen(); err != nil {
-		return Account{}, err
-	}
-	a, err := m.account(ctx, id)
+	a, err := m.openAccount(ctx, id)
 	if err != nil {
 		return Account{}, err
 	}
 	return accountFromStore(a), nil
+}
+
+// openAccount is account for a call that first needs the Manager open
+// (ErrClosed otherwise).
+func (m *Manager) openAccount(ctx context.Context, id string) (store.Account, error) {
+	if err := m.checkOpen(); err != nil {
+		return store.Account{}, err
+	}
+	return m.account(ctx, id)
 }
 
 // account reads an account. An ID that no account could have (empty, too

@@ -33,6 +33,18 @@ type Page struct {
 	IncludeRevoked bool
 }
 
+// limit is p.Limit, or DefaultPageLimit for 0; one out of 1 to
+// MaxPageLimit is ErrInvalidArgument.
+func (p Page) limit() (int, error) {
+	switch {
+	case p.Limit == 0:
+		return DefaultPageLimit, nil
+	case p.Limit < 0 || p.Limit > MaxPageLimit:
+		return 0, invalidf("page limit %d is not between 1 and %d", p.Limit, MaxPageLimit)
+	}
+	return p.Limit, nil
+}
+
 // ListKeysPage returns one page of the account's keys, oldest first (by
 // CreatedAt, then ID), and the cursor of the next page, "" after the last.
 // A cursor is an opaque position within the account's keys: paging stays
@@ -45,12 +57,9 @@ func (m *Manager) ListKeysPage(ctx context.Context, accountID string, p Page) (k
 	if err := m.checkOpen(); err != nil {
 		return nil, "", err
 	}
-	limit := p.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultPageLimit
-	case limit < 0 || limit > MaxPageLimit:
-		return nil, "", invalidf("page limit %d is not between 1 and %d", p.Limit, MaxPageLimit)
+	limit, err := p.limit()
+	if err != nil {
+		return nil, "", err
 	}
 	after, err := decodeCursor(p.Cursor)
 	if err != nil {

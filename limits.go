@@ -100,10 +100,7 @@ func (m *Manager) AllowRate(ctx context.Context, k Key) (Decision, error) {
 // only, for requests that carry no key (a session of an account that has
 // no root key yet). It returns ErrAccountNotFound for an unknown account.
 func (m *Manager) AllowAccountRate(ctx context.Context, accountID string) (Decision, error) {
-	if err := m.checkOpen(); err != nil {
-		return Decision{}, err
-	}
-	a, err := m.account(ctx, accountID)
+	a, err := m.openAccount(ctx, accountID)
 	if err != nil {
 		return Decision{}, err
 	}

@@ -77,10 +77,7 @@ func (u *KeyUpdate) childOnly() string {
 // ErrKeyNotFound; an unknown account ErrAccountNotFound. UpdateKey never
 // changes when a key is revoked: a key in a grace period keeps its end.
 func (m *Manager) UpdateKey(ctx context.Context, accountID string, id uuid.UUID, u KeyUpdate) (Key, error) {
-	if err := m.checkOpen(); err != nil {
-		return Key{}, err
-	}
-	a, err := m.account(ctx, accountID)
+	a, err := m.openAccount(ctx, accountID)
 	if err != nil {
 		return Key{}, err
 	}
