@@ -182,17 +182,5 @@ func (m *Manager) withAudit(ctx context.Context) (context.Context, *store.EventL
 // the audit trail, which otherwise keeps every event. olderThan must not be
 // negative (ErrInvalidArgument).
 func (m *Manager) PruneAuditEvents(ctx context.Context, olderThan time.Duration) (int, error) {
-	if err := m.checkOpen(); err != nil {
-		return 0, err
-	}
-	if olderThan < 0 {
-		return 0, invalidf("olderThan %v is negative", olderThan)
-	}
-	sctx, cancel := m.storeCtx(ctx)
-	n, err := m.store.PruneAuditEvents(sctx, m.clock().Add(-olderThan))
-	cancel()
-	if err != nil {
-		return 0, mapStoreErr(err, nil, "pruning audit events")
-	}
-	return n, nil
+	return m.prune(ctx, olderThan, m.store.PruneAuditEvents, "pruning audit events")
 }

@@ -137,6 +137,13 @@ func decodeCursor(s string) (store.KeyCursor, error) {
 // and Key reports ErrKeyNotFound. A root key stays while any child issued
 // from it stays. olderThan must not be negative (ErrInvalidArgument).
 func (m *Manager) PruneRevoked(ctx context.Context, olderThan time.Duration) (int, error) {
+	return m.prune(ctx, olderThan, m.store.PruneRevoked, "pruning revoked keys")
+}
+
+// prune runs del, a store's deletion of what is older than its cutoff, at
+// now minus olderThan, and returns how many it deleted; doing names the
+// step in a store error.
+func (m *Manager) prune(ctx context.Context, olderThan time.Duration, del func(context.Context, time.Time) (int, error), doing string) (int, error) {
 	if err := m.checkOpen(); err != nil {
 		return 0, err
 	}
@@ -144,10 +151,10 @@ func (m *Manager) PruneRevoked(ctx context.Context, olderThan time.Duration) (in
 		return 0, invalidf("olderThan %v is negative", olderThan)
 	}
 	sctx, cancel := m.storeCtx(ctx)
-	n, err := m.store.PruneRevoked(sctx, m.clock().Add(-olderThan))
+	n, err := del(sctx, m.clock().Add(-olderThan))
 	cancel()
 	if err != nil {
-		return 0, mapStoreErr(err, nil, "pruning revoked keys")
+		return 0, mapStoreErr(err, nil, doing)
 	}
 	return n, nil
 }
