@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,55 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// startServer starts cmd (a `keys serve`) and waits until it listens.
-func startServer(t *testing.T, cmd *exec.Cmd) *server {
-	t.Helper()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderrR, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	ready := make(chan [2]string, 1)
-	go func() {
-		var secret string
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := demoKey.FindStringSubmatch(sc.Text()); m != nil {
-				secret = m[1]
-			}
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				ready <- [2]string{m[1], secret}
-			}
-		}
-	}()
-	go func() {
-		io.Copy(s.stderr, stderrR)
-		s.done <- cmd.Wait()
-	}()
-	select {
-	case st := <-ready:
-		s.base, s.secret = st[0], st[1]
-	case err := <-s.done:
-		t.Fatalf("keys serve exited: %v; stderr:\n%s", err, s.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("keys serve did not start; stderr:\n%s", s.stderr)
-	}
-	return s
-}
 
 // cleanEnv is the environment without any KEYS_ variable, as on a fresh
 // machine.

@@ -111,6 +111,12 @@ var (
 func serve(t *testing.T, db string, extra ...string) *server {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "-addr", "127.0.0.1:0", "-db", db, "-cache-ttl", "200ms"}, extra...)...)
+	return startServer(t, cmd)
+}
+
+// startServer starts cmd (a `keys serve`) and waits until it listens.
+func startServer(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
