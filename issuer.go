@@ -318,21 +318,26 @@ func (m *Manager) childRecord(a store.Account, opts ChildOptions, now time.Time)
 		t := opts.ExpiresAt.UTC()
 		k.ExpiresAt = &t
 	}
-	if p := opts.RequestsPerMonth; p != nil {
-		if *p <= 0 || *p > pool.RequestsPerMonth {
-			return k, invalidf("monthly quota override %d must be between 1 and the account's %d", *p, pool.RequestsPerMonth)
-		}
-		v := *p
-		k.RequestsPerMonth = &v
+	var err error
+	if k.RequestsPerMonth, err = limitOverride(opts.RequestsPerMonth, pool.RequestsPerMonth, "monthly quota override"); err != nil {
+		return k, err
 	}
-	if p := opts.RequestsPerMinute; p != nil {
-		if *p <= 0 || *p > pool.RequestsPerMinute {
-			return k, invalidf("per-minute rate override %d must be between 1 and the account's %d", *p, pool.RequestsPerMinute)
-		}
-		v := *p
-		k.RequestsPerMinute = &v
+	k.RequestsPerMinute, err = limitOverride(opts.RequestsPerMinute, pool.RequestsPerMinute, "per-minute rate override")
+	return k, err
+}
+
+// limitOverride checks a key's override of a pool limit, p: none (nil), or
+// 1 to the pool's own limit. It returns a copy; name is what an error
+// calls the override.
+func limitOverride[T int | int64](p *T, pool T, name string) (*T, error) {
+	if p == nil {
+		return nil, nil
 	}
-	return k, nil
+	if *p <= 0 || *p > pool {
+		return nil, invalidf("%s %d must be between 1 and the account's %d", name, *p, pool)
+	}
+	v := *p
+	return &v, nil
 }
 
 // Revoke revokes the key with the given ID at once; revoking a root key

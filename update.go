@@ -139,24 +139,16 @@ func (m *Manager) keyUpdate(a store.Account, u KeyUpdate, now time.Time) (store.
 		su.ExpiresAt = store.To(v)
 	}
 	if u.RequestsPerMonth.Set {
-		var v *int64
-		if p := u.RequestsPerMonth.Value; p != nil {
-			if *p <= 0 || *p > pool.RequestsPerMonth {
-				return su, invalidf("quota_requests_per_month_override %d must be between 1 and the account's %d", *p, pool.RequestsPerMonth)
-			}
-			n := *p
-			v = &n
+		v, err := limitOverride(u.RequestsPerMonth.Value, pool.RequestsPerMonth, "quota_requests_per_month_override")
+		if err != nil {
+			return su, err
 		}
 		su.RequestsPerMonth = store.To(v)
 	}
 	if u.RequestsPerMinute.Set {
-		var v *int
-		if p := u.RequestsPerMinute.Value; p != nil {
-			if *p <= 0 || *p > pool.RequestsPerMinute {
-				return su, invalidf("rate_requests_per_minute_override %d must be between 1 and the account's %d", *p, pool.RequestsPerMinute)
-			}
-			n := *p
-			v = &n
+		v, err := limitOverride(u.RequestsPerMinute.Value, pool.RequestsPerMinute, "rate_requests_per_minute_override")
+		if err != nil {
+			return su, err
 		}
 		su.RequestsPerMinute = store.To(v)
 	}
