@@ -311,19 +311,28 @@ func (m *Manager) childRecord(a store.Account, opts ChildOptions, now time.Time)
 	if err := restrictChild(&k, &opts); err != nil {
 		return k, err
 	}
-	if opts.ExpiresAt != nil {
-		if !opts.ExpiresAt.After(now) {
-			return k, invalidf("expiry %s is not in the future", opts.ExpiresAt.UTC().Format(timeFormat))
-		}
-		t := opts.ExpiresAt.UTC()
-		k.ExpiresAt = &t
-	}
 	var err error
+	if k.ExpiresAt, err = futureExpiry(opts.ExpiresAt, now, "expiry"); err != nil {
+		return k, err
+	}
 	if k.RequestsPerMonth, err = limitOverride(opts.RequestsPerMonth, pool.RequestsPerMonth, "monthly quota override"); err != nil {
 		return k, err
 	}
 	k.RequestsPerMinute, err = limitOverride(opts.RequestsPerMinute, pool.RequestsPerMinute, "per-minute rate override")
 	return k, err
+}
+
+// futureExpiry checks a key's expiry, p: none (nil), or after now. It
+// returns a copy in UTC; name is what an error calls the expiry.
+func futureExpiry(p *time.Time, now time.Time, name string) (*time.Time, error) {
+	if p == nil {
+		return nil, nil
+	}
+	if !p.After(now) {
+		return nil, invalidf("%s %s is not in the future", name, p.UTC().Format(timeFormat))
+	}
+	t := p.UTC()
+	return &t, nil
 }
 
 // limitOverride checks a key's override of a pool limit, p: none (nil), or

@@ -128,13 +128,9 @@ func (m *Manager) keyUpdate(a store.Account, u KeyUpdate, now time.Time) (store.
 		su.Name = store.To(n)
 	}
 	if u.ExpiresAt.Set {
-		var v *time.Time
-		if p := u.ExpiresAt.Value; p != nil {
-			if !p.After(now) {
-				return su, invalidf("expires_at %s is not in the future", p.UTC().Format(timeFormat))
-			}
-			t := p.UTC()
-			v = &t
+		v, err := futureExpiry(u.ExpiresAt.Value, now, "expires_at")
+		if err != nil {
+			return su, err
 		}
 		su.ExpiresAt = store.To(v)
 	}
