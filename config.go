@@ -98,8 +98,14 @@ type Config struct {
 	// goroutine of its own, never on a request's path: events wait in a
 	// buffer of EventBuffer, a full buffer drops them (DroppedEvents counts
 	// them, the Logger is told), a panic is recovered and logged, and
-	// events still buffered when the Manager closes are dropped. Default:
-	// nil, no hook.
+	// events still buffered when the Manager closes are dropped.
+	//
+	// For EventKeyExpiring the Manager also reads the store, on a goroutine
+	// of its own: one FlushInterval after New, then every 5 minutes by
+	// Clock, one indexed read (a page per 500 keys, each bounded by
+	// StoreTimeout) of the keys, of every account, that expire within 7
+	// days, so that keys no one uses get their notices too. A failed read
+	// is logged and retried at the next. Default: nil, no hook.
 	OnEvent func(Event)
 	// EventBuffer is how many events wait for a slow OnEvent before new
 	// ones are dropped. Default: DefaultEventBuffer.

@@ -55,3 +55,9 @@ func ForgeToken(m *Manager) string {
 // WithoutTags makes m issue untagged tokens, as a Manager from before
 // tags did. Call it before m is shared.
 func WithoutTags(m *Manager) { m.format.tagger = nil }
+
+// ScanStoreExpiring runs one scan of the store for expiring keys, as the
+// Manager does every few minutes, and returns when every notice it found
+// has been handed to the hook's goroutine (so an event sent after it
+// reaches the hook after them). m must have Config.OnEvent.
+func ScanStoreExpiring(m *Manager) error { return m.scanExpiring() }

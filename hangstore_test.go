@@ -52,7 +52,7 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
 	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts",
-	"RevokeLeaked", "AccountUsage", "UpdateKey", "AuditEvents", "PruneAuditEvents"}
+	"RevokeLeaked", "AccountUsage", "UpdateKey", "AuditEvents", "PruneAuditEvents", "ListExpiringKeys"}
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -285,4 +285,11 @@ func (s *hangStore) PruneAuditEvents(ctx context.Context, before time.Time) (int
 		return 0, err
 	}
 	return s.Store.PruneAuditEvents(ctx, before)
+}
+
+func (s *hangStore) ListExpiringKeys(ctx context.Context, after store.ExpiryCursor, limit int, now, until time.Time) ([]store.Key, error) {
+	if err := s.enter(ctx, "ListExpiringKeys"); err != nil {
+		return nil, err
+	}
+	return s.Store.ListExpiringKeys(ctx, after, limit, now, until)
 }

@@ -22,7 +22,9 @@ const (
 	// across restarts and processes.
 	EventQuotaThreshold = "account.quota_threshold"
 	// EventKeyExpiring: a key expires within 7 days, or within 1 day; sent
-	// once per key and threshold.
+	// once per key and threshold, across restarts and processes. Every
+	// key of the store counts, used or not: the Manager looks for them in
+	// the store every few minutes (expiring.go).
 	EventKeyExpiring = "key.expiring"
 	// EventRateLimited: how many requests of the account the rate refused
 	// in one minute; sent once the minute is over.
@@ -34,9 +36,13 @@ const DefaultEventBuffer = 1024
 
 // hookItem is one event on its way to the hook; mark, if set, names the
 // store setting that makes it once-only across processes and restarts.
+// claim, if set, is that of a key.expiring notice, given up when the
+// notice is dropped or its mark cannot be recorded, so that a later scan
+// tries again.
 type hookItem struct {
-	ev   Event
-	mark string
+	ev    Event
+	mark  string
+	claim expiryClaim
 }
 
 // eventHook delivers events to Config.OnEvent from one goroutine, so a
@@ -48,13 +54,29 @@ type eventHook struct {
 	dropped atomic.Uint64
 
 	mu       sync.Mutex
-	seen     map[noticeKey]bool     // notices already queued by this process
+	seen     map[noticeKey]bool     // quota notices already queued by this process
 	refused  map[string]*refusedMin // rate refusals per account this minute
-	lastScan int64                  // wall ns of the last expiry scan
+	lastScan int64                  // wall ns of the last scan of cached keys
+	// expiring holds the key.expiring notices this process has queued,
+	// each with the key's expiry (wall ns), after which it is forgotten.
+	expiring map[expiryClaim]int64
+	// storeScan is when (monotonic ns) the tick loop last asked for a
+	// scan of the store; storeScanned, whether it ever did.
+	storeScan    int64
+	storeScanned bool
+	// scanDue wakes the store scan's goroutine (a buffer of one: requests
+	// made while it runs fold into one); scanned hands its notices to the
+	// hook's goroutine, so it waits for a slow hook instead of filling the
+	// buffer that changes' events need.
+	scanDue chan struct{}
+	scanned chan hookItem
+	// scanDone is closed when the store scan's goroutine has returned.
+	scanDone chan struct{}
 }
 
+// noticeKey names a quota notice.
 type noticeKey struct {
-	subject string // account ID or key ID
+	subject string // account ID
 	month   store.Month
 	level   int
 }
@@ -65,7 +87,9 @@ type refusedMin struct {
 }
 
 func newEventHook(fn func(Event), size int) *eventHook {
-	return &eventHook{fn: fn, ch: make(chan hookItem, size), seen: make(map[noticeKey]bool), refused: make(map[string]*refusedMin)}
+	return &eventHook{fn: fn, ch: make(chan hookItem, size), seen: make(map[noticeKey]bool),
+		refused: make(map[string]*refusedMin), expiring: make(map[expiryClaim]int64),
+		scanDue: make(chan struct{}, 1), scanned: make(chan hookItem), scanDone: make(chan struct{})}
 }
 
 // DroppedEvents returns how many events the hook (Config.OnEvent) missed
@@ -82,6 +106,7 @@ func (m *Manager) send(it hookItem) {
 	select {
 	case m.hook.ch <- it:
 	default:
+		m.hook.unclaim(it.claim)
 		if n := m.hook.dropped.Add(1); n&(n-1) == 0 { // log at 1, 2, 4, 8 … drops
 			m.log.Warn("keys: event hook too slow; events dropped", "dropped", n, "type", it.ev.Type)
 		}
@@ -96,34 +121,43 @@ func (m *Manager) emitLog(l *store.EventLog) {
 }
 
 // hookLoop calls the hook for each event until the Manager stops; events
-// still queued then are dropped. A notice with a mark is delivered only by
-// the first process ever to record the mark.
+// still queued then are dropped.
 func (m *Manager) hookLoop() {
 	for {
 		select {
 		case <-m.stop:
 			return
 		case it := <-m.hook.ch:
-			if it.mark != "" && !m.markOnce(it.mark, it.ev.ID.String()) {
-				continue
-			}
-			m.callHook(it.ev)
+			m.deliver(it)
+		case it := <-m.hook.scanned:
+			m.deliver(it)
 		}
 	}
 }
 
-// markOnce records name in the store and reports whether this call was
-// the first to; on a store error it reports false (a notice missed rather
-// than one sent twice) and logs.
-func (m *Manager) markOnce(name, value string) bool {
+// deliver calls the hook with it. A notice with a mark is delivered only
+// by the first process ever to record the mark.
+func (m *Manager) deliver(it hookItem) {
+	if it.mark != "" && !m.markOnce(it) {
+		return
+	}
+	m.callHook(it.ev)
+}
+
+// markOnce records it.mark in the store and reports whether this call
+// was the first to; on a store error it reports false (a notice missed
+// rather than one sent twice) and logs. An expiry notice is then claimed
+// no more, so the next scan tries it again.
+func (m *Manager) markOnce(it hookItem) bool {
 	ctx, cancel := m.storeCtx(m.bgCtx)
 	defer cancel()
-	got, err := m.store.InitSetting(ctx, name, value)
+	got, err := m.store.InitSetting(ctx, it.mark, it.ev.ID.String())
 	if err != nil {
-		m.log.Error("keys: recording a notice failed; it is not sent", "mark", name, "err", err)
+		m.hook.unclaim(it.claim)
+		m.log.Error("keys: recording a notice failed; it is not sent", "type", it.ev.Type, "mark", it.mark, "err", err)
 		return false
 	}
-	return got == value
+	return got == it.ev.ID.String()
 }
 
 func (m *Manager) callHook(e Event) {
@@ -216,10 +250,12 @@ func refusedNotice(account string, r *refusedMin) hookItem {
 }
 
 // hookTick runs in the tick loop: it sends the rate summaries of minutes
-// that are over, and once a minute scans the cached keys for ones expiring
-// within 7 days or 1 day. It never touches the store.
-func (m *Manager) hookTick(wall int64) {
+// that are over, once a minute scans the cached keys for ones expiring
+// within 7 days or 1 day, and every expiryScanEvery asks the store scan's
+// goroutine to look for them in the store. It never touches the store.
+func (m *Manager) hookTick(now instant) {
 	h := m.hook
+	wall := now.wall
 	minute := wall / int64(time.Minute)
 	var queue []hookItem
 	h.mu.Lock()
@@ -233,13 +269,22 @@ func (m *Manager) hookTick(wall int64) {
 	}
 	month := store.MonthOf(time.Unix(0, wall))
 	for key := range h.seen {
-		if key.month != month && key.month != (store.Month{}) {
+		if key.month != month {
 			delete(h.seen, key)
 		}
 	}
 	scan := wall-h.lastScan >= int64(time.Minute)
 	if scan {
 		h.lastScan = wall
+		for c, exp := range h.expiring {
+			if exp <= wall { // expired: no notice can be due again
+				delete(h.expiring, c)
+			}
+		}
+	}
+	storeScan := !h.storeScanned || now.mono-h.storeScan >= int64(expiryScanEvery)
+	if storeScan {
+		h.storeScan, h.storeScanned = now.mono, true
 	}
 	h.mu.Unlock()
 	if scan {
@@ -248,31 +293,29 @@ func (m *Manager) hookTick(wall int64) {
 	for _, it := range queue {
 		m.send(it)
 	}
+	if storeScan {
+		select {
+		case h.scanDue <- struct{}{}:
+		default: // a scan is still running or due: it will do
+		}
+	}
 }
 
 // expiringNotices finds cached keys whose own expiry (not a grace end) is
-// within 7 days or 1 day and not yet noticed by this process.
+// within 7 days or 1 day and not yet noticed by this process. The store
+// scan finds them too, and every key besides; this one costs no store
+// read, and notices a key in use within a minute rather than within
+// expiryScanEvery. The claims keep the two from sending one notice twice.
 func (m *Manager) expiringNotices(wall int64) []hookItem {
-	type cand struct {
-		k     Key
-		level int
-	}
-	var cands []cand
+	var cands []expiringKey
 	c := m.cache
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.RLock()
 		for _, e := range s.m {
-			if e.err != nil || e.key.ExpiresAt == nil {
-				continue
-			}
-			left := e.key.ExpiresAt.UnixNano() - wall
-			switch {
-			case left <= 0:
-			case left <= int64(24*time.Hour):
-				cands = append(cands, cand{e.key, 1})
-			case left <= int64(7*24*time.Hour):
-				cands = append(cands, cand{e.key, 7})
+			if e.err == nil && e.key.ExpiresAt != nil {
+				cands = append(cands, expiringKey{id: e.key.ID, account: e.key.AccountID,
+					expiresAt: *e.key.ExpiresAt, revokedAt: e.key.RevokedAt})
 			}
 		}
 		s.mu.RUnlock()
@@ -281,26 +324,21 @@ func (m *Manager) expiringNotices(wall int64) []hookItem {
 	h := m.hook
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, cd := range cands {
-		key := noticeKey{subject: cd.k.ID.String(), level: cd.level}
-		if h.seen[key] {
-			continue
+	for i := range cands {
+		if it, ok := h.claim(&cands[i], wall); ok {
+			out = append(out, it)
 		}
-		h.seen[key] = true
-		out = append(out, hookItem{
-			ev: notice(EventKeyExpiring, cd.k.AccountID, cd.k.ID, time.Unix(0, wall), map[string]any{
-				"expires_at": cd.k.ExpiresAt.UTC(), "within_days": cd.level}),
-			mark: markName("expiring", cd.k.ID.String(), fmt.Sprint(cd.level)),
-		})
 	}
 	return out
 }
 
-// startHook starts the hook's goroutine when Config.OnEvent is set.
+// startHook starts the hook's goroutine, and the store scan's, when
+// Config.OnEvent is set.
 func (m *Manager) startHook() {
 	if m.cfg.OnEvent == nil {
 		return
 	}
 	m.hook = newEventHook(m.cfg.OnEvent, m.cfg.EventBuffer)
 	go m.hookLoop()
+	go m.expiryLoop()
 }

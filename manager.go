@@ -66,9 +66,10 @@ type Manager struct {
 // New records a fingerprint of Config.Pepper in the store on first use and
 // fails with ErrPepperMismatch if a later Manager's pepper differs.
 // New starts two goroutines, one that flushes every FlushInterval and one
-// that sweeps idle state and refreshes the clock as often, and, if st
-// implements store.Notifier, one that follows its notifications; Shutdown
-// and Close stop them.
+// that sweeps idle state and refreshes the clock as often, if st
+// implements store.Notifier one that follows its notifications, and with
+// Config.OnEvent the hook's and the scan for expiring keys; Shutdown and
+// Close stop them.
 func New(st store.Store, cfg Config) (*Manager, error) {
 	if st == nil {
 		return nil, invalidf("nil store")
@@ -200,6 +201,14 @@ func (m *Manager) shutdown(ctx context.Context) error {
 	m.loops.Wait()
 	stopCancel()
 	m.bgCancel()
+	if m.hook != nil {
+		// The scan of expiring keys is off the tick loop (it reads the
+		// store); with bgCtx cancelled, a read in flight ends now.
+		select {
+		case <-m.hook.scanDone:
+		case <-ctx.Done():
+		}
+	}
 	if m.cancelSubscribe != nil {
 		m.cancelSubscribe()
 		// Waited for after the flush, and within ctx: a store can take a
@@ -300,7 +309,7 @@ func (m *Manager) tick() {
 	// The hook's scan of cached keys comes before the sweep, which drops
 	// the entries past their TTL that it may still report.
 	if m.hook != nil {
-		m.hookTick(m.clock().UnixNano())
+		m.hookTick(m.now())
 	}
 	m.sweep()
 }

@@ -94,3 +94,8 @@ func (s *Store) PruneRevoked(ctx context.Context, before time.Time) (int, error)
 func (s *Store) ListKeysPage(ctx context.Context, accountID string, after store.KeyCursor, limit int, includeRevoked bool, now time.Time) ([]store.Key, error) {
 	return s.core.ListKeysPage(ctx, accountID, after, limit, includeRevoked, now)
 }
+
+// ListExpiringKeys implements store.Store, from an index on the expiry.
+func (s *Store) ListExpiringKeys(ctx context.Context, after store.ExpiryCursor, limit int, now, until time.Time) ([]store.Key, error) {
+	return s.core.ListExpiringKeys(ctx, after, limit, now, until)
+}

@@ -261,6 +261,26 @@ type Store interface {
 	// any account, deleted or not) whose OccurredAt is before before, and
 	// returns how many. It writes no event.
 	PruneAuditEvents(ctx context.Context, before time.Time) (int, error)
+
+	// ListExpiringKeys returns at most limit keys, of every account, whose
+	// own ExpiresAt is after now and at or before until, and that are not
+	// revoked as of now (RevokedAsOf: a retiring key is live until its
+	// RevokedAt, a key revoked outright is revoked whatever its time). Keys
+	// without an expiry are never returned. It does not look at a child's
+	// root: revocations reach children in the step that revokes the root.
+	//
+	// Keys are ordered by (ExpiresAt, ID) (CompareExpiry), starting after
+	// the position after (the zero ExpiryCursor starts at the beginning;
+	// ExpiryCursorAfter of a page's last key is where the next starts).
+	// Paging by position keeps it right while keys are added or revoked
+	// between pages: a key in the window throughout, with the same
+	// ExpiresAt, is returned exactly once (one whose expiry changes between
+	// pages may be missed or returned twice). Every page of one listing
+	// should be read with the same now and until. limit must be positive;
+	// until not after now yields an empty slice and no error. It is for a
+	// host's reminders of keys about to stop, so it reads an index on the
+	// expiry, never every key.
+	ListExpiringKeys(ctx context.Context, after ExpiryCursor, limit int, now, until time.Time) ([]Key, error)
 }
 
 // Notifier is an optional capability of a Store shared by several

@@ -59,9 +59,14 @@ func testUpgrade(t *testing.T, db *bun.DB) {
 	child.Name, child.ExpiresAt, child.RequestsPerMonth = "ci", &exp, &q
 	revoked := t0.Add(time.Hour)
 	old.RevokedAt, child.RevokedAt = &revoked, &revoked
+	// A live child with an expiry: what the expiry index of a later
+	// migration must find in a table it did not see filled.
+	live := sqlstoretest.NewChild(root, t0.Add(90*time.Minute))
+	liveExp := t0.Add(72 * time.Hour)
+	live.ExpiresAt = &liveExp
 	mustExec(t, db, "INSERT INTO keys_accounts (id, tier, email_verified, created_at, updated_at) VALUES (?, 'pro', ?, ?, ?)",
 		"acct_1", true, dbTime(db, t0), dbTime(db, t0))
-	for _, k := range []store.Key{old, child, root} {
+	for _, k := range []store.Key{old, child, root, live} {
 		var rev, exp, rpm any
 		if k.RevokedAt != nil {
 			rev = dbTime(db, *k.RevokedAt)
@@ -82,7 +87,7 @@ func testUpgrade(t *testing.T, db *bun.DB) {
 		t.Fatalf("opening the old database: %v", err)
 	}
 	defer s.Close()
-	for _, want := range []store.Key{old, child, root} {
+	for _, want := range []store.Key{old, child, root, live} {
 		got, err := s.Key(ctx, want.ID)
 		if err != nil {
 			t.Fatalf("Key after the upgrade: %v", err)
@@ -95,11 +100,26 @@ func testUpgrade(t *testing.T, db *bun.DB) {
 		t.Fatalf("InitSetting on the upgraded database = %q, %v", v, err)
 	}
 	ks, err := s.ListKeysPage(ctx, "acct_1", store.KeyCursor{}, 10, false, t0.Add(2*time.Hour))
-	if err != nil || len(ks) != 1 || ks[0].ID != root.ID {
+	if err != nil || len(ks) != 2 || ks[0].ID != root.ID || ks[1].ID != live.ID {
 		t.Fatalf("ListKeysPage on the upgraded database = %v, %v", ks, err)
+	}
+	// The revoked child expires in the window too, and stays out.
+	ks, err = s.ListExpiringKeys(ctx, store.ExpiryCursor{}, 10, t0.Add(2*time.Hour), t0.Add(7*24*time.Hour))
+	if err != nil || len(ks) != 1 || ks[0].ID != live.ID {
+		t.Fatalf("ListExpiringKeys on the upgraded database = %v, %v; want the live child", ks, err)
 	}
 	if n, err := s.PruneRevoked(ctx, revoked); err != nil || n != 2 {
 		t.Fatalf("PruneRevoked on the upgraded database = %d, %v; want 2", n, err)
+	}
+	// The expiry index is there to be used (ListExpiringKeys's plan is
+	// checked where it is built; here, that the upgrade made it).
+	indexQuery := "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'keys_api_keys_by_expiry'"
+	if db.Dialect().Name().String() != "sqlite" {
+		indexQuery = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'keys_api_keys_by_expiry'"
+	}
+	var indexes int
+	if err := db.NewRaw(indexQuery).Scan(ctx, &indexes); err != nil || indexes != 1 {
+		t.Fatalf("the expiry index after the upgrade: %d, %v", indexes, err)
 	}
 	var names []string
 	if err := db.NewRaw("SELECT name FROM keys_migrations ORDER BY name").Scan(ctx, &names); err != nil {

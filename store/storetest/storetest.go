@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	tests = append(tests, leakedTests...)
 	tests = append(tests, auditTests...)
+	tests = append(tests, expiringTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
