@@ -100,8 +100,9 @@ type Config struct {
 	// them, the Logger is told), a panic is recovered and logged, and
 	// events still buffered when the Manager closes are dropped.
 	//
-	// For EventKeyExpiring the Manager also reads the store, on a goroutine
-	// of its own: one FlushInterval after New, then every 5 minutes by
+	// For EventKeyExpiring the Manager also reads the store when it is a
+	// store.ExpiringLister (every backend of this module is), on a
+	// goroutine of its own: one FlushInterval after New, then every 5 minutes by
 	// Clock, one indexed read (a page per 500 keys, each bounded by
 	// StoreTimeout) of the keys, of every account, that expire within 7
 	// days, so that keys no one uses get their notices too. A failed read

@@ -215,7 +215,7 @@ func (s *scanStore) ListExpiringKeys(ctx context.Context, after store.ExpiryCurs
 	var ks []store.Key
 	err := errDown
 	if !s.failList.Load() {
-		ks, err = s.Store.ListExpiringKeys(ctx, after, limit, now, until)
+		ks, err = s.Store.(store.ExpiringLister).ListExpiringKeys(ctx, after, limit, now, until)
 	}
 	select {
 	case s.listed <- err:
@@ -291,5 +291,38 @@ func TestExpiringScanSurvivesStoreErrors(t *testing.T) {
 	// these.
 	if !strings.Contains(logs.String(), "scanning the store for expiring keys failed") {
 		t.Fatalf("logs: %s", logs)
+	}
+}
+
+// TestExpiringWithoutLister: over a store that is not a
+// store.ExpiringLister (the capability is optional), the Manager cannot
+// see unused keys, so it sends no notice for them and logs no error, and
+// it still notices the keys it has cached.
+func TestExpiringWithoutLister(t *testing.T) {
+	st := memstore.New()
+	clock := newFakeClock(start)
+	issuer := newFixtureOn(t, st, keys.Config{Clock: clock.Now})
+	soon, _ := expiringKeys(t, issuer)
+
+	var logged strings.Builder
+	h := make(hookRecorder, 100)
+	plain := struct{ store.Store }{st} // hides ListExpiringKeys
+	f := newFixtureOn(t, plain, keys.Config{Clock: clock.Now, FlushInterval: time.Hour, OnEvent: h.fn,
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	keys.Tick(f.m)
+	if got := settle(t, f.m, h, "acct_1"); len(got) != 0 {
+		t.Fatalf("notices for keys the Manager cannot have seen:%s", notices(got))
+	}
+	if _, err := f.m.Authenticate(ctx(), soon.Secret); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Minute) // the cached keys are scanned once a minute
+	keys.Tick(f.m)
+	e := h.next(t, keys.EventKeyExpiring)
+	if d := expiringOf(t, e); e.KeyID != soon.Key.ID || d.WithinDays != 7 {
+		t.Fatalf("notice for %s %s, want %s within 7 days", e.KeyID, e.Data, soon.Key.ID)
+	}
+	if s := logged.String(); strings.Contains(s, "level=ERROR") {
+		t.Fatalf("logged an error: %s", s)
 	}
 }

@@ -3,6 +3,7 @@ package keys_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +53,13 @@ func (s *hangStore) set(m map[string]bool, on bool, methods []string) {
 var storeMethods = []string{"CreateAccount", "Account", "UpdateAccount", "ReplaceRootKey", "InsertChildKey",
 	"RevokeKey", "Key", "ResolveHash", "ActiveRootKey", "ListKeys", "RecordLastUsed", "AddUsage", "Usage",
 	"InitSetting", "PruneRevoked", "ListKeysPage", "RotateRootKey", "DeleteAccount", "ListAccounts",
-	"RevokeLeaked", "AccountUsage", "UpdateKey", "AuditEvents", "PruneAuditEvents", "ListExpiringKeys"}
+	"RevokeLeaked", "AccountUsage", "UpdateKey", "AuditEvents", "PruneAuditEvents",
+	// The optional capabilities the Manager uses (optionalMethods).
+	"ListExpiringKeys"}
+
+// optionalMethods counts the methods of storeMethods that are optional
+// capabilities (store.ExpiringLister), not of store.Store.
+var optionalMethods = reflect.TypeFor[store.ExpiringLister]().NumMethod()
 
 func (s *hangStore) blocked() int {
 	s.mu.Lock()
@@ -291,5 +298,5 @@ func (s *hangStore) ListExpiringKeys(ctx context.Context, after store.ExpiryCurs
 	if err := s.enter(ctx, "ListExpiringKeys"); err != nil {
 		return nil, err
 	}
-	return s.Store.ListExpiringKeys(ctx, after, limit, now, until)
+	return s.Store.(store.ExpiringLister).ListExpiringKeys(ctx, after, limit, now, until)
 }

@@ -24,7 +24,8 @@ const (
 	// EventKeyExpiring: a key expires within 7 days, or within 1 day; sent
 	// once per key and threshold, across restarts and processes. Every
 	// key of the store counts, used or not: the Manager looks for them in
-	// the store every few minutes (expiring.go).
+	// the store every few minutes (expiring.go) when the store is a
+	// store.ExpiringLister, and only among the keys it has cached if not.
 	EventKeyExpiring = "key.expiring"
 	// EventRateLimited: how many requests of the account the rate refused
 	// in one minute; sent once the minute is over.
@@ -70,8 +71,11 @@ type eventHook struct {
 	// buffer that changes' events need.
 	scanDue chan struct{}
 	scanned chan hookItem
-	// scanDone is closed when the store scan's goroutine has returned.
+	// scanDone is closed when the store scan's goroutine has returned
+	// (at once when there is none).
 	scanDone chan struct{}
+	// lister is the store as a store.ExpiringLister, nil if it is not one.
+	lister store.ExpiringLister
 }
 
 // noticeKey names a quota notice.
@@ -293,7 +297,7 @@ func (m *Manager) hookTick(now instant) {
 	for _, it := range queue {
 		m.send(it)
 	}
-	if storeScan {
+	if storeScan && h.lister != nil {
 		select {
 		case h.scanDue <- struct{}{}:
 		default: // a scan is still running or due: it will do
@@ -332,13 +336,19 @@ func (m *Manager) expiringNotices(wall int64) []hookItem {
 	return out
 }
 
-// startHook starts the hook's goroutine, and the store scan's, when
-// Config.OnEvent is set.
+// startHook starts the hook's goroutine when Config.OnEvent is set, and
+// the store scan's when the store is a store.ExpiringLister; without one,
+// only cached keys get key.expiring notices.
 func (m *Manager) startHook() {
 	if m.cfg.OnEvent == nil {
 		return
 	}
 	m.hook = newEventHook(m.cfg.OnEvent, m.cfg.EventBuffer)
 	go m.hookLoop()
-	go m.expiryLoop()
+	if el, ok := m.store.(store.ExpiringLister); ok {
+		m.hook.lister = el
+		go m.expiryLoop()
+	} else {
+		close(m.hook.scanDone) // no scan to wait for
+	}
 }

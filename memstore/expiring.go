@@ -9,8 +9,10 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-// ListExpiringKeys implements store.Store. A memory store has no index on
-// the expiry: it looks at every key, which is what a store for tests and
+var _ store.ExpiringLister = (*Store)(nil)
+
+// ListExpiringKeys implements store.ExpiringLister. A memory store has no
+// index on the expiry: it looks at every key, which is what a store for tests and
 // one process can afford.
 func (s *Store) ListExpiringKeys(_ context.Context, after store.ExpiryCursor, limit int, now, until time.Time) ([]store.Key, error) {
 	if limit <= 0 {

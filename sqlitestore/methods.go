@@ -95,7 +95,10 @@ func (s *Store) ListKeysPage(ctx context.Context, accountID string, after store.
 	return s.core.ListKeysPage(ctx, accountID, after, limit, includeRevoked, now)
 }
 
-// ListExpiringKeys implements store.Store, from an index on the expiry.
+var _ store.ExpiringLister = (*Store)(nil)
+
+// ListExpiringKeys implements store.ExpiringLister, from an index on the
+// expiry.
 func (s *Store) ListExpiringKeys(ctx context.Context, after store.ExpiryCursor, limit int, now, until time.Time) ([]store.Key, error) {
 	return s.core.ListExpiringKeys(ctx, after, limit, now, until)
 }

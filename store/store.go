@@ -261,7 +261,14 @@ type Store interface {
 	// any account, deleted or not) whose OccurredAt is before before, and
 	// returns how many. It writes no event.
 	PruneAuditEvents(ctx context.Context, before time.Time) (int, error)
+}
 
+// ExpiringLister is an optional capability of a Store: listing, across
+// every account, the keys about to expire. A keys.Manager with
+// Config.OnEvent over a Store that implements it sends key.expiring
+// notices for every such key, used or not; over one that does not, only
+// for the keys it has cached. Every backend of this module implements it.
+type ExpiringLister interface {
 	// ListExpiringKeys returns at most limit keys, of every account, whose
 	// own ExpiresAt is after now and at or before until, and that are not
 	// revoked as of now (RevokedAsOf: a retiring key is live until its

@@ -8,7 +8,9 @@ import (
 	"github.com/keyward/keys/store"
 )
 
-// ListExpiringKeys implements store.Store. The window and the position
+var _ store.ExpiringLister = (*Store)(nil)
+
+// ListExpiringKeys implements store.ExpiringLister. The window and the position
 // are one range of the partial index keys_api_keys_by_expiry (expires_at,
 // id) of the expiring migration, so a page reads the keys it returns and
 // the few revoked ones among them, never the keys without an expiry.

@@ -20,6 +20,17 @@ var expiringTests = []struct {
 	{"ListExpiringKeysWhileChanging", testListExpiringKeysWhileChanging},
 }
 
+// lister returns s as a store.ExpiringLister, or skips the test: the
+// capability is optional.
+func lister(t *testing.T, s store.Store) store.ExpiringLister {
+	t.Helper()
+	el, ok := s.(store.ExpiringLister)
+	if !ok {
+		t.Skip("the store is not a store.ExpiringLister (optional)")
+	}
+	return el
+}
+
 // insertExpiring inserts a child of root that expires at exp.
 func insertExpiring(t *testing.T, s store.Store, root store.Key, exp time.Time) store.Key {
 	t.Helper()
@@ -33,7 +44,7 @@ func insertExpiring(t *testing.T, s store.Store, root store.Key, exp time.Time) 
 
 // pageExpiring reads every page of ListExpiringKeys, limit at a time,
 // calling between (if set) after each page.
-func pageExpiring(t *testing.T, s store.Store, limit int, now, until time.Time, between func(page int)) []store.Key {
+func pageExpiring(t *testing.T, s store.ExpiringLister, limit int, now, until time.Time, between func(page int)) []store.Key {
 	t.Helper()
 	var all []store.Key
 	var after store.ExpiryCursor
@@ -68,12 +79,13 @@ func expiryOrder(ks ...store.Key) []uuid.UUID {
 }
 
 func testListExpiringKeys(t *testing.T, s store.Store) {
+	el := lister(t, s)
 	now := t0.Add(time.Hour)
 	until := now.Add(7 * 24 * time.Hour)
-	if ks, err := s.ListExpiringKeys(ctx(t), store.ExpiryCursor{}, 10, now, until); err != nil || len(ks) != 0 {
+	if ks, err := el.ListExpiringKeys(ctx(t), store.ExpiryCursor{}, 10, now, until); err != nil || len(ks) != 0 {
 		t.Fatalf("ListExpiringKeys on an empty store = %v, %v", ks, err)
 	}
-	if _, err := s.ListExpiringKeys(ctx(t), store.ExpiryCursor{}, 0, now, until); err == nil {
+	if _, err := el.ListExpiringKeys(ctx(t), store.ExpiryCursor{}, 0, now, until); err == nil {
 		t.Fatal("ListExpiringKeys with limit 0 succeeded")
 	}
 	for _, a := range []string{"acct_1", "acct_2", "acct_3", "acct_4"} {
@@ -127,7 +139,7 @@ func testListExpiringKeys(t *testing.T, s store.Store) {
 		expired.ID: "expired", revoked.ID: "revoked", revokedLater.ID: "revoked outright at a later time",
 		graceOver.ID: "retired at now"}
 	for _, limit := range []int{1, 2, 3, 5, 100} {
-		got := pageExpiring(t, s, limit, now, until, nil)
+		got := pageExpiring(t, el, limit, now, until, nil)
 		for _, k := range got {
 			if why, ok := out[k.ID]; ok {
 				t.Fatalf("limit %d: the key %s was listed", limit, why)
@@ -138,7 +150,7 @@ func testListExpiringKeys(t *testing.T, s store.Store) {
 		}
 	}
 	// Every field as stored, across accounts.
-	for _, k := range pageExpiring(t, s, 100, now, until, nil) {
+	for _, k := range pageExpiring(t, el, 100, now, until, nil) {
 		if stored := mustKey(t, s, k.ID); !reflect.DeepEqual(k, stored) {
 			t.Fatalf("ListExpiringKeys returned\n%+v\nKey has\n%+v", k, stored)
 		}
@@ -146,18 +158,19 @@ func testListExpiringKeys(t *testing.T, s store.Store) {
 	// The window moves with now: at now+day, tieA and tieB expire then
 	// (out) and pastUntil is in.
 	later := now.Add(day)
-	if ids := keyIDs(pageExpiring(t, s, 2, later, later.Add(7*day), nil)); !slices.Equal(ids, expiryOrder(retiring, atUntil, pastUntil)) {
+	if ids := keyIDs(pageExpiring(t, el, 2, later, later.Add(7*day), nil)); !slices.Equal(ids, expiryOrder(retiring, atUntil, pastUntil)) {
 		t.Fatalf("a day later: %v, want retiring, atUntil, pastUntil", ids)
 	}
 	// An empty window.
 	for _, u := range []time.Time{now, now.Add(-day)} {
-		if ks, err := s.ListExpiringKeys(ctx(t), store.ExpiryCursor{}, 10, now, u); err != nil || len(ks) != 0 {
+		if ks, err := el.ListExpiringKeys(ctx(t), store.ExpiryCursor{}, 10, now, u); err != nil || len(ks) != 0 {
 			t.Fatalf("ListExpiringKeys with until %v before now = %v, %v", u.Sub(now), keyIDs(ks), err)
 		}
 	}
 }
 
 func testListExpiringKeysWhileChanging(t *testing.T, s store.Store) {
+	el := lister(t, s)
 	mustAccount(t, s, "acct_1")
 	mustAccount(t, s, "acct_2")
 	roots := []store.Key{mustRoot(t, s, "acct_1", t0), mustRoot(t, s, "acct_2", t0)}
@@ -167,7 +180,7 @@ func testListExpiringKeysWhileChanging(t *testing.T, s store.Store) {
 		keys = append(keys, insertExpiring(t, s, roots[i%2], now.Add(time.Duration(i+1)*time.Hour)))
 	}
 	var added []store.Key
-	got := pageExpiring(t, s, 3, now, now.Add(24*time.Hour), func(page int) {
+	got := pageExpiring(t, el, 3, now, now.Add(24*time.Hour), func(page int) {
 		if page != 0 {
 			return
 		}
