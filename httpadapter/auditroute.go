@@ -3,7 +3,6 @@ package httpadapter
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,67 +53,17 @@ func (h *Handler) audit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, e)
 		return
 	}
-	cred, e := h.credential(w, r)
+	c, e := h.authorize(w, r, errAuditForbidden)
 	if e != nil {
 		h.fail(w, r, e)
 		return
-	}
-	ctx := r.Context()
-	var acct string
-	if cred.apiKey {
-		k, err := h.m.Authenticate(ctx, cred.token)
-		if err != nil {
-			h.fail(w, r, fromKeys(err))
-			return
-		}
-		// Credentials come before the rate, as on reissue.
-		forbidden := h.checkNetwork(r, &k)
-		switch {
-		case forbidden != nil:
-		case !k.IsRoot:
-			forbidden = newError(http.StatusForbidden, CodeChildKeyForbidden,
-				"A child key cannot read the audit trail; use the root key or a session.", keys.ErrChildKeyForbidden)
-		case k.Retiring(h.m.Now()):
-			forbidden = errRootKeyRetired(keys.ErrRootKeyRetired)
-		}
-		d, err := h.m.AllowRate(ctx, k)
-		setRateHeaders(w, &d)
-		switch {
-		case forbidden != nil && (err == nil || errors.Is(err, keys.ErrRateLimited)):
-			h.fail(w, r, forbidden)
-			return
-		case err != nil:
-			h.fail(w, r, refusal(&d, err))
-			return
-		}
-		acct = k.AccountID
-	} else {
-		acct = cred.account
-		root, err := h.m.RootKey(ctx, acct)
-		switch {
-		case err == nil:
-			d, err := h.m.AllowRate(ctx, root)
-			setRateHeaders(w, &d)
-			if err != nil {
-				h.fail(w, r, refusal(&d, err))
-				return
-			}
-		case errors.Is(err, keys.ErrNoActiveRootKey):
-			if e := h.allowAccountRate(w, r, acct); e != nil {
-				h.fail(w, r, e)
-				return
-			}
-		default:
-			h.fail(w, r, fromKeys(err))
-			return
-		}
 	}
 	p, e := pageQuery(r)
 	if e != nil {
 		h.fail(w, r, e)
 		return
 	}
-	evs, next, err := h.m.AuditEvents(ctx, acct, p)
+	evs, next, err := h.m.AuditEvents(r.Context(), c.account, p)
 	if err != nil {
 		h.fail(w, r, fromKeys(err))
 		return

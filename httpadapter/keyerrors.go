@@ -30,6 +30,11 @@ func errManageForbidden(err error) *Error {
 		"A child key cannot manage keys; use the root key or a session.", err)
 }
 
+func errAuditForbidden(err error) *Error {
+	return newError(http.StatusForbidden, CodeChildKeyForbidden,
+		"A child key cannot read the audit trail; use the root key or a session.", err)
+}
+
 // mgmtError turns an error of the Manager on a key-management route into
 // its answer: the codes these routes add, then what fromKeys knows.
 // noActiveKey is the status of ErrNoActiveRootKey: 409 where a new child

@@ -1,11 +1,8 @@
 package httpadapter
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
-
-	"github.com/keyward/keys"
 )
 
 // CodeCrossOriginRequest is the code of a 403 for a state-changing request
@@ -88,20 +85,10 @@ func (h *Handler) requestSession(w http.ResponseWriter, r *http.Request) (creden
 	return credential{account: acct}, nil
 }
 
-// countSessionRate counts a refused session request against the rate of
-// its account's root key (or, before the first key, its account's pool)
-// and sets the rate-limit headers. The refusal stands whatever the count
-// says: credentials are checked before the rate.
+// countSessionRate counts a refused session request as allowSession
+// counts an admitted one (and tells the gate the account's rate), setting
+// the rate-limit headers. The refusal stands whatever the count says:
+// credentials are checked before the rate.
 func (h *Handler) countSessionRate(w http.ResponseWriter, r *http.Request, acct string) {
-	ctx := r.Context()
-	root, err := h.m.RootKey(ctx, acct)
-	var d keys.Decision
-	switch {
-	case err == nil:
-		h.gate.learn(acct, root.Pool)
-		d, _ = h.m.AllowRate(ctx, root)
-	case errors.Is(err, keys.ErrNoActiveRootKey):
-		d, _ = h.m.AllowAccountRate(ctx, acct)
-	}
-	setRateHeaders(w, &d)
+	_ = h.allowSession(w, r, acct)
 }
