@@ -2,6 +2,7 @@ package keys
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,10 +28,80 @@ const (
 )
 
 // expiryClaim names one key.expiring notice: a key and its level, 7 or 1
-// (days). The zero value names none.
+// (days), and the hour of its expiry (Unix hours), which places it in
+// expiryClaims. The zero value names none.
 type expiryClaim struct {
 	key   uuid.UUID
 	level int
+	hour  int64
+}
+
+// expiryClaims holds the key.expiring notices this process has queued, by
+// the hour their key expires, so that forgetting the expired ones costs a
+// bucket per hour rather than a walk of every claim: with every key of
+// the store in the week's window there may be millions. It has a lock of
+// its own so that the scans never hold the hook's lock, which requests
+// take (observe), for long.
+type expiryClaims struct {
+	mu     sync.Mutex
+	byHour map[int64]map[expiryClaim]struct{}
+}
+
+func newExpiryClaims() *expiryClaims {
+	return &expiryClaims{byHour: make(map[int64]map[expiryClaim]struct{})}
+}
+
+// add claims c and reports whether it was new.
+func (cs *expiryClaims) add(c expiryClaim) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	b := cs.byHour[c.hour]
+	if b == nil {
+		b = make(map[expiryClaim]struct{})
+		cs.byHour[c.hour] = b
+	} else if _, ok := b[c]; ok {
+		return false
+	}
+	b[c] = struct{}{}
+	return true
+}
+
+// remove gives up the claim c (if not zero).
+func (cs *expiryClaims) remove(c expiryClaim) {
+	if c == (expiryClaim{}) {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if b := cs.byHour[c.hour]; b != nil {
+		delete(b, c)
+		if len(b) == 0 {
+			delete(cs.byHour, c.hour)
+		}
+	}
+}
+
+// forget drops the claims of keys expired by wall (Unix ns): no notice
+// can be due for them again.
+func (cs *expiryClaims) forget(wall int64) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for hour := range cs.byHour {
+		if (hour+1)*int64(time.Hour) <= wall {
+			delete(cs.byHour, hour)
+		}
+	}
+}
+
+// len returns how many claims are held.
+func (cs *expiryClaims) len() int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	n := 0
+	for _, b := range cs.byHour {
+		n += len(b)
+	}
+	return n
 }
 
 // expiringKey is what a scan knows of a key with an expiry.
@@ -61,17 +132,16 @@ func expiryLevel(exp time.Time, wall int64) int {
 // process has queued it already; then it is claimed. A retiring key whose
 // grace ends before its own expiry never reaches that expiry, so it gets
 // none: the notice is about a key's own expiry, and the reissue's event
-// carries the grace end. h.mu must be held.
+// carries the grace end.
 func (h *eventHook) claim(k *expiringKey, wall int64) (hookItem, bool) {
 	level := expiryLevel(k.expiresAt, wall)
 	if level == 0 || (k.revokedAt != nil && !k.revokedAt.After(k.expiresAt)) {
 		return hookItem{}, false
 	}
-	c := expiryClaim{key: k.id, level: level}
-	if _, ok := h.expiring[c]; ok {
+	c := expiryClaim{key: k.id, level: level, hour: k.expiresAt.UnixNano() / int64(time.Hour)}
+	if !h.expiring.add(c) {
 		return hookItem{}, false
 	}
-	h.expiring[c] = k.expiresAt.UnixNano()
 	return hookItem{
 		ev: notice(EventKeyExpiring, k.account, k.id, time.Unix(0, wall), map[string]any{
 			"expires_at": k.expiresAt.UTC(), "within_days": level}),
@@ -83,12 +153,7 @@ func (h *eventHook) claim(k *expiringKey, wall int64) (hookItem, bool) {
 // unclaim gives up the claim c (if not zero): its notice was not
 // delivered, so a later scan may queue it again.
 func (h *eventHook) unclaim(c expiryClaim) {
-	if c == (expiryClaim{}) {
-		return
-	}
-	h.mu.Lock()
-	delete(h.expiring, c)
-	h.mu.Unlock()
+	h.expiring.remove(c)
 }
 
 // expiryLoop runs the store scans the tick loop asks for until the
@@ -135,15 +200,17 @@ func (m *Manager) scanExpiring() error {
 		if err != nil {
 			return fmt.Errorf("keys: listing expiring keys: %w", err)
 		}
+		// The listing keeps one now and until; the notices take the time
+		// of each page, so a scan slowed by a slow hook labels each one
+		// right (and sends none for a key that expired meanwhile).
+		wall = m.clock().UnixNano()
 		for i := range ks {
 			k := &ks[i]
 			if k.ExpiresAt == nil { // a store breaking its contract
 				continue
 			}
 			cand := expiringKey{id: k.ID, account: k.AccountID, expiresAt: *k.ExpiresAt, revokedAt: k.RevokedAt}
-			m.hook.mu.Lock()
 			it, ok := m.hook.claim(&cand, wall)
-			m.hook.mu.Unlock()
 			if !ok {
 				continue
 			}

@@ -59,8 +59,8 @@ type eventHook struct {
 	refused  map[string]*refusedMin // rate refusals per account this minute
 	lastScan int64                  // wall ns of the last scan of cached keys
 	// expiring holds the key.expiring notices this process has queued,
-	// each with the key's expiry (wall ns), after which it is forgotten.
-	expiring map[expiryClaim]int64
+	// until their key expires; it has a lock of its own, not mu.
+	expiring *expiryClaims
 	// storeScan is when (monotonic ns) the tick loop last asked for a
 	// scan of the store; storeScanned, whether it ever did.
 	storeScan    int64
@@ -92,7 +92,7 @@ type refusedMin struct {
 
 func newEventHook(fn func(Event), size int) *eventHook {
 	return &eventHook{fn: fn, ch: make(chan hookItem, size), seen: make(map[noticeKey]bool),
-		refused: make(map[string]*refusedMin), expiring: make(map[expiryClaim]int64),
+		refused: make(map[string]*refusedMin), expiring: newExpiryClaims(),
 		scanDue: make(chan struct{}, 1), scanned: make(chan hookItem), scanDone: make(chan struct{})}
 }
 
@@ -280,11 +280,6 @@ func (m *Manager) hookTick(now instant) {
 	scan := wall-h.lastScan >= int64(time.Minute)
 	if scan {
 		h.lastScan = wall
-		for c, exp := range h.expiring {
-			if exp <= wall { // expired: no notice can be due again
-				delete(h.expiring, c)
-			}
-		}
 	}
 	storeScan := !h.storeScanned || now.mono-h.storeScan >= int64(expiryScanEvery)
 	if storeScan {
@@ -292,6 +287,7 @@ func (m *Manager) hookTick(now instant) {
 	}
 	h.mu.Unlock()
 	if scan {
+		h.expiring.forget(wall)
 		queue = append(queue, m.expiringNotices(wall)...)
 	}
 	for _, it := range queue {
@@ -326,8 +322,6 @@ func (m *Manager) expiringNotices(wall int64) []hookItem {
 	}
 	var out []hookItem
 	h := m.hook
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	for i := range cands {
 		if it, ok := h.claim(&cands[i], wall); ok {
 			out = append(out, it)
