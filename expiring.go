@@ -27,12 +27,14 @@ const (
 	expiryWindow = 7 * 24 * time.Hour
 )
 
-// expiryClaim names one key.expiring notice: a key and its level, 7 or 1
-// (days), and the hour of its expiry (Unix hours), which places it in
-// expiryClaims. The zero value names none.
+// expiryClaim names one key.expiring notice: a key, its level, 7 or 1
+// (days), and the expiry it is about (Unix µs), so that a key whose expiry
+// is moved later is reminded of its new one; hour (of that expiry, in
+// Unix hours) places it in expiryClaims. The zero value names none.
 type expiryClaim struct {
 	key   uuid.UUID
 	level int
+	exp   int64
 	hour  int64
 }
 
@@ -138,14 +140,14 @@ func (h *eventHook) claim(k *expiringKey, wall int64) (hookItem, bool) {
 	if level == 0 || (k.revokedAt != nil && !k.revokedAt.After(k.expiresAt)) {
 		return hookItem{}, false
 	}
-	c := expiryClaim{key: k.id, level: level, hour: k.expiresAt.UnixNano() / int64(time.Hour)}
+	c := expiryClaim{key: k.id, level: level, exp: k.expiresAt.UnixMicro(), hour: k.expiresAt.UnixNano() / int64(time.Hour)}
 	if !h.expiring.add(c) {
 		return hookItem{}, false
 	}
 	return hookItem{
 		ev: notice(EventKeyExpiring, k.account, k.id, time.Unix(0, wall), map[string]any{
 			"expires_at": k.expiresAt.UTC(), "within_days": level}),
-		mark:  markName("expiring", k.id.String(), fmt.Sprint(level)),
+		mark:  markName("expiring", k.id.String(), fmt.Sprint(level), fmt.Sprint(c.exp)),
 		claim: c,
 	}, true
 }

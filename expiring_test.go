@@ -326,3 +326,32 @@ func TestExpiringWithoutLister(t *testing.T) {
 		t.Fatalf("logged an error: %s", s)
 	}
 }
+
+// TestExpiringNoticeAfterExpiryMoved: a key whose expiry is moved later
+// after its 7-day notice is reminded of the new expiry, once; a scan that
+// finds it unchanged sends nothing more.
+func TestExpiringNoticeAfterExpiryMoved(t *testing.T) {
+	st := memstore.New()
+	clock := newFakeClock(start)
+	h := make(hookRecorder, 100)
+	f := newFixtureOn(t, st, keys.Config{Clock: clock.Now, FlushInterval: time.Hour, OnEvent: h.fn})
+	f.account(t, "acct_1", keys.Pro)
+	f.reissue(t, "acct_1")
+	exp := f.m.Now().Add(3 * 24 * time.Hour)
+	k := f.child(t, "acct_1", keys.ChildOptions{ExpiresAt: &exp})
+	got := settle(t, f.m, h, "acct_1")
+	if len(got) != 1 || got[0].KeyID != k.Key.ID {
+		t.Fatalf("first scan:%s; want one notice for %s", notices(got), k.Key.ID)
+	}
+	later := exp.Add(2 * 24 * time.Hour)
+	if _, err := f.m.UpdateKey(ctx(), "acct_1", k.Key.ID, keys.KeyUpdate{ExpiresAt: keys.To(&later)}); err != nil {
+		t.Fatal(err)
+	}
+	got = settle(t, f.m, h, "acct_1")
+	if len(got) != 1 || got[0].KeyID != k.Key.ID || !expiringOf(t, got[0]).ExpiresAt.Equal(later) {
+		t.Fatalf("after moving the expiry:%s; want one notice for %s at %v", notices(got), k.Key.ID, later)
+	}
+	if got = settle(t, f.m, h, "acct_1"); len(got) != 0 {
+		t.Fatalf("a scan with nothing new sent:%s", notices(got))
+	}
+}

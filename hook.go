@@ -22,7 +22,8 @@ const (
 	// across restarts and processes.
 	EventQuotaThreshold = "account.quota_threshold"
 	// EventKeyExpiring: a key expires within 7 days, or within 1 day; sent
-	// once per key and threshold, across restarts and processes. Every
+	// once per key, threshold and expiry, across restarts and processes
+	// (a key whose expiry is moved is reminded of the new one). Every
 	// key of the store counts, used or not: the Manager looks for them in
 	// the store every few minutes (expiring.go) when the store is a
 	// store.ExpiringLister, and only among the keys it has cached if not.
