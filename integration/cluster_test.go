@@ -20,10 +20,14 @@ import (
 )
 
 // Cluster test tiers: a pool of burstRate a minute; a monthly quota of
-// quotaMonth with a rate that never binds.
+// quotaMonth with a rate that never binds (clusterQuota argues its size);
+// and "revocation", whose rate and quota never bind either, so that
+// polling a server slow to refuse a revoked child (every 2 ms for up to
+// refuseDeadline) cannot exhaust the account's pool and fail the next
+// round with a 429 instead of the slow server's time.
 const (
 	burstRate  = 20
-	quotaMonth = 60
+	quotaMonth = 200
 	quotaRate  = 600_000
 )
 
@@ -46,7 +50,7 @@ func TestCluster(t *testing.T) {
 	}
 	admin := pgAdmin(t) // skips without KEYS_TEST_POSTGRES_DSN
 	name, dsn := pgFreshDatabase(t, admin)
-	tiers := map[string][2]int{"burst": {burstRate, 1_000_000}, "quota": {quotaRate, quotaMonth}}
+	tiers := map[string][2]int{"burst": {burstRate, 1_000_000}, "quota": {quotaRate, quotaMonth}, "revocation": {quotaRate, 1_000_000_000}}
 	c := &cluster{bin: buildKeys(t), dsn: dsn, redis: redisURL, config: writeConfig(t, tiers)}
 	// A cache TTL of an hour: only a notification (or a listener's
 	// reconnect) can make a server refuse a key it has cached, however
@@ -55,8 +59,9 @@ func TestCluster(t *testing.T) {
 
 	st := openPG(t, dsn)
 	m, err := keys.New(st, keys.Config{Tiers: map[keys.Tier]keys.Limits{
-		"burst": {RequestsPerMinute: burstRate, RequestsPerMonth: 1_000_000},
-		"quota": {RequestsPerMinute: quotaRate, RequestsPerMonth: quotaMonth},
+		"burst":      {RequestsPerMinute: burstRate, RequestsPerMonth: 1_000_000},
+		"quota":      {RequestsPerMinute: quotaRate, RequestsPerMonth: quotaMonth},
+		"revocation": {RequestsPerMinute: quotaRate, RequestsPerMonth: 1_000_000_000},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +70,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("burst", func(t *testing.T) { clusterBurst(t, c, m, "acct_burst_"+run) })
 	t.Run("revocation", func(t *testing.T) { clusterRevocation(t, c, m, dsn, "acct_rev_"+run) })
-	t.Run("quota", func(t *testing.T) { clusterQuota(t, c, m, "acct_quota_"+run) })
+	t.Run("quota", func(t *testing.T) { clusterQuota(t, c, m, dsn, "acct_quota_"+run) })
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -216,20 +221,23 @@ func burstOnce(t *testing.T, c *cluster, m *keys.Manager, acct string) (ok, limi
 }
 
 // clusterRevocation: a child cached by every server is refused by the
-// other two soon after its revocation through one: DELETE
-// /account/keys/{id} through server 2, then a reissue through server 1
-// (which revokes every child of the account). The servers cache keys for
-// an hour, so only a notification explains a refusal within seconds; a
-// control key revoked behind their backs (plain SQL, no notification)
-// shows that their cache did not expire or reset meanwhile.
+// other two soon after its revocation through one. Six rounds each revoke
+// a fresh child by DELETE /account/keys/{id} through server 1, 2, 3, 1,
+// 2, 3 in turn (the other two measure), and a last round revokes one by a
+// reissue through server 1 (which revokes every child of the account;
+// servers 2 and 3 measure): every server is measured four or five times.
+// The servers cache keys for an hour, so only a notification explains a
+// refusal within seconds; a control key revoked behind their backs (plain
+// SQL, no notification) shows that their cache did not expire or reset
+// meanwhile.
 func clusterRevocation(t *testing.T, c *cluster, m *keys.Manager, dsn, acct string) {
-	root := newAccount(t, m, acct, keys.Pro)
+	root := newAccount(t, m, acct, "revocation")
 	// The control key is made first, on an account of its own: a server
 	// that has heard of a later revocation has also heard of the control
 	// key's making (notifications come in commit order), which drops its
 	// account's cached keys, so once cached after the revocations below it
 	// stays cached.
-	newAccount(t, m, acct+"_control", keys.Pro)
+	newAccount(t, m, acct+"_control", "revocation")
 	control, err := m.IssueChild(context.Background(), acct+"_control", keys.ChildOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -247,33 +255,53 @@ func clusterRevocation(t *testing.T, c *cluster, m *keys.Manager, dsn, acct stri
 		return ch
 	}
 
-	ch := child()
-	status, code, err := call(context.Background(), http.MethodDelete, c.servers[1].base+"/account/keys/"+ch.Key.ID.String(), root.Secret)
-	if err != nil || status/100 != 2 {
-		t.Fatalf("DELETE through server 2: %d %s %v", status, code, err)
+	lat := make([][]time.Duration, len(c.servers)) // per server, every time it refused in time
+	record := func(got map[int]time.Duration) {
+		for i, d := range got {
+			lat[i] = append(lat[i], d)
+		}
 	}
-	lat := refusedWithin(t, c, []int{0, 2}, ch.Secret, "DELETE", time.Now())
-
-	ch = child()
-	status, code, err = call(context.Background(), http.MethodPost, c.servers[0].base+"/account/key/reissue", root.Secret)
+	const deleteRounds = 6
+	for r := range deleteRounds {
+		by := r % 3
+		ch := child()
+		status, code, err := call(context.Background(), http.MethodDelete, c.servers[by].base+"/account/keys/"+ch.Key.ID.String(), root.Secret)
+		if err != nil || status/100 != 2 {
+			t.Fatalf("DELETE through server %d: %d %s %v", by+1, status, code, err)
+		}
+		how := fmt.Sprintf("DELETE %d through server %d", r+1, by+1)
+		record(refusedWithin(t, c, []int{(by + 1) % 3, (by + 2) % 3}, ch.Secret, how, time.Now()))
+	}
+	// Last, since it revokes root too.
+	ch := child()
+	status, code, err := call(context.Background(), http.MethodPost, c.servers[0].base+"/account/key/reissue", root.Secret)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("reissue through server 1: %d %s %v", status, code, err)
 	}
-	lat = append(lat, refusedWithin(t, c, []int{1, 2}, ch.Secret, "reissue", time.Now())...)
+	record(refusedWithin(t, c, []int{1, 2}, ch.Secret, "reissue through server 1", time.Now()))
+
 	// DESIGN's bar: another instance refuses a revoked key within 250 ms.
-	// Held on the median of the four, so one sample stretched by a loaded
-	// machine does not fail the run while a slow path in every one does.
-	if len(lat) == 4 {
-		slices.Sort(lat)
-		if med := (lat[1] + lat[2]) / 2; med > crossProcessBar {
-			t.Errorf("median time for another server to refuse a revoked key: %v, want within %v (all: %v)", med, crossProcessBar, lat)
+	// Held per server on the lower median of its four or five samples
+	// (sorted[(n-1)/2]), so that two samples stretched by a loaded machine
+	// do not fail the run while a server slow most of the time does, even
+	// if the other two are fast. A sample past refuseDeadline has failed
+	// already (refusedWithin) and is missing here.
+	for i, l := range lat {
+		slices.Sort(l)
+		if len(l) == 0 {
+			continue // every sample failed, reported above
+		}
+		med := l[(len(l)-1)/2]
+		t.Logf("server %d refused revoked children after %v (lower median %v)", i+1, roundAll(l), med.Round(time.Millisecond))
+		if med > crossProcessBar {
+			t.Errorf("server %d: lower median time to refuse a key revoked through another server %v, want within %v (all: %v)", i+1, med, crossProcessBar, l)
 		}
 	}
 
 	// Control: revoked in the database without a notification, a key
 	// every server has cached is still accepted by every one. (Each server
-	// has heard of a revocation above by now: server 2 and 3 of the
-	// reissue, server 1 of the DELETE.)
+	// has heard of a revocation above by now, made after the control key:
+	// each measured at least one.)
 	for i, s := range c.servers {
 		if status, code, err := call(context.Background(), http.MethodGet, s.base+"/v1/ping", control.Secret); err != nil || status != http.StatusOK {
 			t.Fatalf("server %d, warming the control key: %d %s %v", i+1, status, code, err)
@@ -298,6 +326,15 @@ func clusterRevocation(t *testing.T, c *cluster, m *keys.Manager, dsn, acct stri
 	}
 }
 
+// roundAll rounds ds to milliseconds, for the log.
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
+
 // crossProcessBar is DESIGN's bound on how soon another instance refuses
 // a revoked key.
 const crossProcessBar = 250 * time.Millisecond
@@ -308,12 +345,12 @@ const crossProcessBar = 250 * time.Millisecond
 // generous, for a loaded machine; what it proves is that a notification
 // reached the server, since its cache holds keys for an hour. The measured
 // times are logged (a few milliseconds when the machine is quiet) and
-// returned, one per server that refused in time.
-func refusedWithin(t *testing.T, c *cluster, servers []int, token, how string, revoked time.Time) []time.Duration {
+// returned by server index, for every server that refused.
+func refusedWithin(t *testing.T, c *cluster, servers []int, token, how string, revoked time.Time) map[int]time.Duration {
 	var (
 		wg  sync.WaitGroup
 		mu  sync.Mutex
-		lat []time.Duration
+		lat = make(map[int]time.Duration, len(servers))
 	)
 	for _, i := range servers {
 		s := c.servers[i]
@@ -328,7 +365,7 @@ func refusedWithin(t *testing.T, c *cluster, servers []int, token, how string, r
 					d := time.Since(revoked)
 					t.Logf("%s: server %d refused the revoked child %v after the answer", how, i+1, d.Round(time.Millisecond))
 					mu.Lock()
-					lat = append(lat, d)
+					lat[i] = d
 					mu.Unlock()
 					if d > refuseDeadline {
 						t.Errorf("%s: server %d refused the revoked child only after %v, want within %v", how, i+1, d, refuseDeadline)
@@ -347,29 +384,126 @@ func refusedWithin(t *testing.T, c *cluster, servers []int, token, how string, r
 	return lat
 }
 
-// clusterQuota: three servers paced at 40 requests a second each against
-// one account's monthly quota admit at most what README states: the quota
-// plus what the other instances admit in two FlushIntervals, the time
-// their counts take to reach the store (their flush) and come back (this
-// one's). A loaded machine can run a flush late, so each of the two is
-// allowed flushLate more; and "what the others admit" is counted at the
-// rates the servers were measured to answer at, the two fastest.
-func clusterQuota(t *testing.T, c *cluster, m *keys.Manager, acct string) {
+// clusterQuota: three servers, each paced at 40 requests a second with a
+// key of its own, against one account's monthly quota of quotaMonth.
+// README states that an account overshoots its quota by at most what the
+// other instances admit in two FlushIntervals: their counts reach the
+// store at their flush, and this one reads them at its own. Precisely:
+// when server j admits its last request at t, it has seen every count
+// another server k flushed before j's last flush; what it has not seen k
+// admitted within G_j + G_k + w_k before t, G being the time between a
+// server's flushes (F = FlushInterval when on time) and w_k the time k's
+// flush takes from taking its counts to committing them.
+//
+// The test checks README's bound, counted from the admissions it saw
+// (the most the other two admitted in any 2F), plus a lateness allowance
+// measured in the same run, logged apart: it polls each key's count in the
+// database, so it sees when each server's flushes landed, and widens the
+// window by what they were measured late, by the poll's own resolution
+// (which also stands for w, a transaction of a few statements on
+// loopback), and by the slowest answer (admissions are timed by their
+// answers).
+//
+// The numbers, with F = 1 s and a pace of 25 ms:
+//   - Counts shared: the quota is reached after about 200 / 120/s = 1.7 s;
+//     the other two then admit at most 2 × (2F / 25 ms + 1) = 162 more in
+//     README's two FlushIntervals (measured: 80, about half, since a
+//     count is on average about one F old when read, not two).
+//   - Counts not shared (each server deciding from its own count alone):
+//     each admits its first 200 of the 240 it answers in 6 s, 600 in all,
+//     an overshoot of 400, two and a half times README's bound.
+//   - Lateness: measured 20 to 40 ms a flush here. More than maxLate (half
+//     a FlushInterval) fails: that is a slow or broken flush loop (a
+//     server flushing every 2 s was measured 1 s late, and its overshoot
+//     reached README's bound) or a machine too loaded to judge README's
+//     figure, not lateness to excuse. Within it the window is at most
+//     2 × 1.5 s plus the poll and the slowest answer, about 3.1 s, in
+//     which the other two admit at most 2 × (3.1 s / 25 ms + 1) = 250,
+//     still well below 400. The test also computes what unshared counting
+//     would have admitted from the answers it counted and fails if the
+//     bound does not stay below that, so that servers slowed by load
+//     cannot leave a run that no longer tells the two apart.
+//   - No quota kept at all: 720 admitted.
+func clusterQuota(t *testing.T, c *cluster, m *keys.Manager, dsn, acct string) {
 	const (
-		pace = 25 * time.Millisecond // per server: at most 40 requests a second
-		// Long enough that a quota not kept at all (every request
-		// admitted) overshoots far past the bound, whatever rate a
-		// loaded machine allows: 3 × rate × 6s against 2 × rate × 4s.
+		pace      = 25 * time.Millisecond // per server: at most 40 requests a second
 		duration  = 6 * time.Second
 		flush     = keys.DefaultFlushInterval // keys serve's
-		flushLate = time.Second
-		window    = 2 * (flush + flushLate)
+		pollEvery = 10 * time.Millisecond
+		settle    = 5 * time.Second // for the last flushes to land after the run
+		maxLate   = flush / 2
 	)
 	root := newAccount(t, m, acct, "quota")
-	var admitted, answered [3]atomic.Int64
-	var took [3]time.Duration
-	var wg sync.WaitGroup
+	// One key per server, so that each key's count in the database moves
+	// only when its server flushes.
+	tokens, ids := []string{root.Secret}, []any{root.Key.ID.String()}
+	for range 2 {
+		ch, err := m.IssueChild(context.Background(), acct, keys.ChildOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens, ids = append(tokens, ch.Secret), append(ids, ch.Key.ID.String())
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
 	began := time.Now()
+	// The watcher: when each key's count in the database changed (since
+	// began), and the longest time between two polls' answers.
+	var (
+		mu      sync.Mutex
+		stored  [3]int64
+		landed  [3][]time.Duration
+		maxPoll time.Duration
+	)
+	stop, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		last := time.Now()
+		for {
+			counts, err := keyCounts(db, ids)
+			if err != nil {
+				t.Errorf("polling the usage counts: %v", err)
+				return
+			}
+			now := time.Now()
+			mu.Lock()
+			maxPoll = max(maxPoll, now.Sub(last))
+			for i, n := range counts {
+				if n != stored[i] {
+					stored[i] = n
+					landed[i] = append(landed[i], now.Sub(began))
+				}
+			}
+			mu.Unlock()
+			last = now
+			select {
+			case <-stop:
+				return
+			case <-time.After(pollEvery):
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-polled
+	}()
+
+	var (
+		admits    [3][]time.Duration // when each admitted answer arrived, since began
+		firstSent [3]time.Duration   // when the first admitted request was sent
+		answered  [3]int64
+		slowest   [3]time.Duration // the longest round trip of an admitted request
+		took      [3]time.Duration
+	)
+	var wg sync.WaitGroup
 	deadline := began.Add(duration)
 	for i, s := range c.servers {
 		wg.Go(func() {
@@ -378,39 +512,142 @@ func clusterQuota(t *testing.T, c *cluster, m *keys.Manager, acct string) {
 			defer tick.Stop()
 			for time.Now().Before(deadline) {
 				<-tick.C
-				status, code, err := call(context.Background(), http.MethodGet, s.base+"/v1/ping", root.Secret)
+				sent := time.Since(began)
+				status, code, err := call(context.Background(), http.MethodGet, s.base+"/v1/ping", tokens[i])
+				at := time.Since(began)
 				switch {
 				case err != nil:
 					t.Error(err)
 					return
 				case status == http.StatusOK:
-					admitted[i].Add(1)
+					if len(admits[i]) == 0 {
+						firstSent[i] = sent
+					}
+					admits[i] = append(admits[i], at)
+					slowest[i] = max(slowest[i], at-sent)
 				case status == http.StatusTooManyRequests && code == "quota_exceeded":
 				default:
 					t.Errorf("quota: %d %s", status, code)
 					return
 				}
-				answered[i].Add(1)
+				answered[i]++
 			}
 		})
 	}
 	wg.Wait()
-	var total int64
-	rates := make([]float64, 3)
-	for i := range admitted {
-		total += admitted[i].Load()
-		rates[i] = float64(answered[i].Load()) / took[i].Seconds()
+
+	// Every admission reaches the database, once, within a flush or so.
+	var admitted [3]int64
+	var total, unshared int64
+	for i := range admits {
+		admitted[i] = int64(len(admits[i]))
+		total += admitted[i]
+		// Deciding from its own count alone, a server admits every request
+		// it answers until that count reaches the quota.
+		unshared += min(answered[i], quotaMonth)
 	}
-	slices.Sort(rates)
-	// README: an account may overshoot by what the other instances admit
-	// in two FlushIntervals (here each allowed flushLate more).
-	bound := int64((rates[1] + rates[2]) * window.Seconds())
-	readme := 2 * int64(2*flush/pace)
-	t.Logf("quota %d, 3 servers at %.0f, %.0f and %.0f requests/s: %d admitted (overshoot %d; bound %d for %v, README's %d for flushes on time at 40/s)",
-		quotaMonth, rates[0], rates[1], rates[2], total, total-quotaMonth, bound, window, readme)
-	if total < quotaMonth || total-quotaMonth > bound {
-		t.Fatalf("quota %d: %d admitted across 3 servers, want %d to %d", quotaMonth, total, quotaMonth, quotaMonth+bound)
+	for end := time.Now().Add(settle); ; time.Sleep(pollEvery) {
+		mu.Lock()
+		got := stored
+		mu.Unlock()
+		if got == admitted {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%v after the run the database counts %v requests for the three servers' keys; they admitted %v, which a flush every %v should have written, each once", settle, got, admitted, flush)
+		}
 	}
+	close(stop)
+	<-polled
+
+	// Lateness: the longest time between a server's first admission and
+	// its first flush, or between two of its flushes, as landed; a change
+	// is seen up to maxPoll after it committed.
+	var maxGap time.Duration
+	for i := range landed {
+		prev := firstSent[i]
+		for _, at := range landed[i] {
+			maxGap = max(maxGap, at-prev)
+			prev = at
+		}
+	}
+	late := max(0, maxGap+maxPoll-flush)
+	slow := slices.Max(slowest[:])
+	readmeWindow := 2 * flush
+	window := 2*(flush+late) + maxPoll + slow
+	readme := othersWithin(admits, readmeWindow)
+	bound := max(readme, othersWithin(admits, window))
+	rates := make([]string, 3)
+	for i := range answered {
+		rates[i] = fmt.Sprintf("%.0f", float64(answered[i])/took[i].Seconds())
+	}
+	t.Logf("quota %d, 3 servers answering %s requests/s for %v: %d admitted (%v), overshoot %d", quotaMonth, strings.Join(rates, ", "), duration, total, admitted, total-quotaMonth)
+	t.Logf("README's bound: the other two admitted at most %d in any %v; lateness allowance %d more (flushes landed at most %v apart, polled at most %v apart, so up to %v late each; the slowest admitted answer %v: window %v)",
+		readme, readmeWindow, bound-readme, maxGap.Round(time.Millisecond), maxPoll.Round(time.Millisecond), late.Round(time.Millisecond), slow.Round(time.Millisecond), window.Round(time.Millisecond))
+	t.Logf("counts not shared would have admitted %d here, an overshoot of %d", unshared, unshared-quotaMonth)
+	if late > maxLate {
+		t.Fatalf("a server's flushes landed up to %v apart (polled at most %v apart): %v late, want at most %v past FlushInterval %v for README's bound to be checked",
+			maxGap, maxPoll, late, maxLate, flush)
+	}
+	if total < quotaMonth {
+		t.Fatalf("quota %d: only %d admitted across 3 servers in %v: the quota was never reached", quotaMonth, total, duration)
+	}
+	if total-quotaMonth > int64(bound) {
+		t.Fatalf("quota %d: %d admitted across 3 servers, an overshoot of %d; want at most %d (README's %d + lateness allowance %d)",
+			quotaMonth, total, total-quotaMonth, bound, readme, bound-readme)
+	}
+	if int64(bound) >= unshared-quotaMonth {
+		t.Fatalf("the bound (%d) reaches the overshoot of counts not shared (%d): this run could not tell whether the servers share counts (flushes up to %v apart, answers at %s requests/s)",
+			bound, unshared-quotaMonth, maxGap, strings.Join(rates, ", "))
+	}
+}
+
+// keyCounts returns the usage counts in the database of the keys ids (as
+// strings), summed over months, in the order of ids; 0 for a key with none.
+func keyCounts(db *sql.DB, ids []any) ([]int64, error) {
+	rows, err := db.Query("SELECT key_id::text, sum(count)::bigint FROM keys_key_usage WHERE key_id IN ($1::uuid, $2::uuid, $3::uuid) GROUP BY key_id", ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	counts := make([]int64, len(ids))
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		for i, want := range ids {
+			if want == id {
+				counts[i] = n
+			}
+		}
+	}
+	return counts, rows.Err()
+}
+
+// othersWithin returns the most requests that the servers other than one
+// admitted within any span of w, over every choice of the one, from the
+// times of their admitted answers.
+func othersWithin(admits [3][]time.Duration, w time.Duration) int {
+	best := 0
+	for j := range admits {
+		var ts []time.Duration
+		for k := range admits {
+			if k != j {
+				ts = append(ts, admits[k]...)
+			}
+		}
+		slices.Sort(ts)
+		lo := 0
+		for hi := range ts {
+			for ts[hi]-ts[lo] > w {
+				lo++
+			}
+			best = max(best, hi-lo+1)
+		}
+	}
+	return best
 }
 
 // clusterForged: 10,000 distinct well-formed forged tokens spread over
