@@ -673,6 +673,13 @@ func clusterForged(t *testing.T, c *cluster, admin *sql.DB, name string) {
 		transactionsPerLookup = 4
 		// Subscribe checks its idle listening connection every 30s.
 		listenerPing = 30 * time.Second
+		// issueBound is issue 14's figure: 10,000 forged tokens over three
+		// servers cost at most 100 store queries. The derived budget is
+		// tighter on a quick flood, but a loaded machine makes the pool
+		// open more connections (each costs its startup), so the test
+		// holds the larger of the two: the issue's bound always, and a
+		// longer flood's lookups at 4 transactions each.
+		issueBound = 100
 	)
 	flags := []string{"-lookup-rate", fmt.Sprint(rate)}
 	before := transactions(t, admin, name)
@@ -716,7 +723,7 @@ func clusterForged(t *testing.T, c *cluster, admin *sql.DB, name string) {
 	// Every invalid_api_key answer took a lookup (the tokens are all
 	// distinct), made while the flood ran.
 	lookups := servers * (rate + rate*took.Seconds())
-	budget := int64(transactionsPerLookup*lookups) + servers*int64(took/listenerPing)
+	budget := max(issueBound, int64(transactionsPerLookup*lookups)+servers*int64(took/listenerPing))
 	t.Logf("%d forged tokens over %d servers in %v: %d invalid_api_key (budget %.1f lookups), %d busy (503); %d database transactions beyond the %d of starting and stopping (budget %d)",
 		forged, servers, took.Round(time.Millisecond), unknown.Load(), lookups, busy.Load(), flood, idle, budget)
 	if float64(unknown.Load()) > lookups {
@@ -724,8 +731,8 @@ func clusterForged(t *testing.T, c *cluster, admin *sql.DB, name string) {
 			unknown.Load(), took, servers, rate, rate, lookups)
 	}
 	if flood > budget {
-		t.Fatalf("%d forged tokens cost %d database transactions in %v, want at most %d (%d per lookup the budget allows)",
-			forged, flood, took, budget, transactionsPerLookup)
+		t.Fatalf("%d forged tokens cost %d database transactions in %v, want at most %d (%d, or %d per lookup the budget allows)",
+			forged, flood, took, budget, issueBound, transactionsPerLookup)
 	}
 	if unknown.Load() > flood {
 		t.Fatalf("%d tokens answered unknown with only %d transactions: an answer without a lookup", unknown.Load(), flood)
