@@ -83,13 +83,15 @@ func (cs *expiryClaims) remove(c expiryClaim) {
 	}
 }
 
-// forget drops the claims of keys expired by wall (Unix ns): no notice
-// can be due for them again.
+// forget drops the claims of keys expired by wall (Unix ns) an hour ago
+// or more: no notice can be due for them again. The spare hour covers a
+// store scan that claims with a reading of the clock taken just before
+// this one's.
 func (cs *expiryClaims) forget(wall int64) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	for hour := range cs.byHour {
-		if (hour+1)*int64(time.Hour) <= wall {
+		if (hour+2)*int64(time.Hour) <= wall {
 			delete(cs.byHour, hour)
 		}
 	}
@@ -140,7 +142,8 @@ func (h *eventHook) claim(k *expiringKey, wall int64) (hookItem, bool) {
 	if level == 0 || (k.revokedAt != nil && !k.revokedAt.After(k.expiresAt)) {
 		return hookItem{}, false
 	}
-	c := expiryClaim{key: k.id, level: level, exp: k.expiresAt.UnixMicro(), hour: k.expiresAt.UnixNano() / int64(time.Hour)}
+	exp := k.expiresAt.UnixMicro()
+	c := expiryClaim{key: k.id, level: level, exp: exp, hour: exp / int64(time.Hour/time.Microsecond)}
 	if !h.expiring.add(c) {
 		return hookItem{}, false
 	}
@@ -187,7 +190,6 @@ func (m *Manager) scanExpiring() error {
 		return nil
 	}
 	now := m.clock()
-	wall := now.UnixNano()
 	until := now.Add(expiryWindow)
 	var after store.ExpiryCursor
 	for {
@@ -202,17 +204,16 @@ func (m *Manager) scanExpiring() error {
 		if err != nil {
 			return fmt.Errorf("keys: listing expiring keys: %w", err)
 		}
-		// The listing keeps one now and until; the notices take the time
-		// of each page, so a scan slowed by a slow hook labels each one
-		// right (and sends none for a key that expired meanwhile).
-		wall = m.clock().UnixNano()
 		for i := range ks {
 			k := &ks[i]
 			if k.ExpiresAt == nil { // a store breaking its contract
 				continue
 			}
+			// The listing keeps one now and until; each notice takes the
+			// time it is claimed at, so a scan slowed by a slow hook
+			// labels each one right and skips a key expired meanwhile.
 			cand := expiringKey{id: k.ID, account: k.AccountID, expiresAt: *k.ExpiresAt, revokedAt: k.RevokedAt}
-			it, ok := m.hook.claim(&cand, wall)
+			it, ok := m.hook.claim(&cand, m.clock().UnixNano())
 			if !ok {
 				continue
 			}

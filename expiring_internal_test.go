@@ -8,7 +8,7 @@ import (
 )
 
 // TestExpiryClaims: a claim is taken once, given back by remove, and
-// forgotten once the hour its key expires in is over, not before.
+// forgotten an hour after the hour its key expires in is over, not before.
 func TestExpiryClaims(t *testing.T) {
 	cs := newExpiryClaims()
 	at := time.Date(2026, 12, 7, 10, 30, 0, 0, time.UTC)
@@ -23,15 +23,15 @@ func TestExpiryClaims(t *testing.T) {
 		t.Fatal("a removed claim could not be taken again")
 	}
 	cs.remove(expiryClaim{}) // the zero claim names none
-	cs.forget(at.Add(29 * time.Minute).UnixNano())
+	cs.forget(at.Add(89 * time.Minute).UnixNano())
 	if n := cs.len(); n != 2 {
-		t.Fatalf("%d claims before the hour ended, want 2", n)
+		t.Fatalf("%d claims before the hour after a's ended, want 2", n)
 	}
-	cs.forget(at.Add(30 * time.Minute).UnixNano()) // a's hour is over
+	cs.forget(at.Add(90 * time.Minute).UnixNano()) // an hour past a's hour
 	if n := cs.len(); n != 1 || !cs.add(a) {
-		t.Fatalf("after a's hour: %d claims, and a not forgotten", n)
+		t.Fatalf("an hour after a's hour: %d claims, and a not forgotten", n)
 	}
-	cs.forget(at.Add(2 * time.Hour).UnixNano())
+	cs.forget(at.Add(3 * time.Hour).UnixNano())
 	if n := cs.len(); n != 0 || len(cs.byHour) != 0 {
 		t.Fatalf("after every hour: %d claims in %d buckets", n, len(cs.byHour))
 	}

@@ -261,7 +261,10 @@ func clusterRevocation(t *testing.T, c *cluster, m *keys.Manager, dsn, acct stri
 			lat[i] = append(lat[i], d)
 		}
 	}
-	const deleteRounds = 6
+	const (
+		deleteRounds = 6
+		roundSpacing = 300 * time.Millisecond
+	)
 	for r := range deleteRounds {
 		by := r % 3
 		ch := child()
@@ -271,6 +274,9 @@ func clusterRevocation(t *testing.T, c *cluster, m *keys.Manager, dsn, acct stri
 		}
 		how := fmt.Sprintf("DELETE %d through server %d", r+1, by+1)
 		record(refusedWithin(t, c, []int{(by + 1) % 3, (by + 2) % 3}, ch.Secret, how, time.Now()))
+		// Rounds spread over a couple of seconds, so that one stall of a
+		// loaded machine stretches one server's sample, not several.
+		time.Sleep(roundSpacing)
 	}
 	// Last, since it revokes root too.
 	ch := child()
@@ -412,11 +418,12 @@ func refusedWithin(t *testing.T, c *cluster, servers []int, token, how string, r
 //   - Counts not shared (each server deciding from its own count alone):
 //     each admits its first 200 of the 240 it answers in 6 s, 600 in all,
 //     an overshoot of 400, two and a half times README's bound.
-//   - Lateness: measured 20 to 40 ms a flush here. More than maxLate (half
-//     a FlushInterval) fails: that is a slow or broken flush loop (a
+//   - Lateness: measured 20 to 40 ms a flush here. A server whose median
+//     gap between landed flushes is more than maxLate (half a
+//     FlushInterval) past F fails: that is a slow or broken flush loop (a
 //     server flushing every 2 s was measured 1 s late, and its overshoot
 //     reached README's bound) or a machine too loaded to judge README's
-//     figure, not lateness to excuse. Within it the window is at most
+//     figure, not lateness to excuse. With flushes at most that late the window is
 //     2 × 1.5 s plus the poll and the slowest answer, about 3.1 s, in
 //     which the other two admit at most 2 × (3.1 s / 25 ms + 1) = 250,
 //     still well below 400. The test also computes what unshared counting
@@ -572,6 +579,21 @@ func clusterQuota(t *testing.T, c *cluster, m *keys.Manager, dsn, acct string) {
 		}
 	}
 	late := max(0, maxGap+maxPoll-flush)
+	// The cap on lateness is held on each server's median gap between
+	// landings (its first, from its first admission, left out): a flush
+	// loop that runs slow fails it, while one stall of the machine, or of
+	// the poller, only widens the allowance above, which errs loose.
+	var typicalGap time.Duration
+	for i := range landed {
+		var gaps []time.Duration
+		for j := 1; j < len(landed[i]); j++ {
+			gaps = append(gaps, landed[i][j]-landed[i][j-1])
+		}
+		if len(gaps) > 0 {
+			slices.Sort(gaps)
+			typicalGap = max(typicalGap, gaps[len(gaps)/2])
+		}
+	}
 	slow := slices.Max(slowest[:])
 	readmeWindow := 2 * flush
 	window := 2*(flush+late) + maxPoll + slow
@@ -585,9 +607,9 @@ func clusterQuota(t *testing.T, c *cluster, m *keys.Manager, dsn, acct string) {
 	t.Logf("README's bound: the other two admitted at most %d in any %v; lateness allowance %d more (flushes landed at most %v apart, polled at most %v apart, so up to %v late each; the slowest admitted answer %v: window %v)",
 		readme, readmeWindow, bound-readme, maxGap.Round(time.Millisecond), maxPoll.Round(time.Millisecond), late.Round(time.Millisecond), slow.Round(time.Millisecond), window.Round(time.Millisecond))
 	t.Logf("counts not shared would have admitted %d here, an overshoot of %d", unshared, unshared-quotaMonth)
-	if late > maxLate {
-		t.Fatalf("a server's flushes landed up to %v apart (polled at most %v apart): %v late, want at most %v past FlushInterval %v for README's bound to be checked",
-			maxGap, maxPoll, late, maxLate, flush)
+	if typicalGap > flush+maxLate {
+		t.Fatalf("a server's flushes landed a median %v apart (at most %v, polled at most %v apart): want at most %v past FlushInterval %v for README's bound to be checked",
+			typicalGap, maxGap, maxPoll, maxLate, flush)
 	}
 	if total < quotaMonth {
 		t.Fatalf("quota %d: only %d admitted across 3 servers in %v: the quota was never reached", quotaMonth, total, duration)
