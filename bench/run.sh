@@ -41,6 +41,7 @@ keys AuthenticateParallel FloorParallel 2.0 ratio
 bench SQLiteAuthenticateWarm SQLiteFloor 2.0 ratio
 bench SQLiteAuthenticateWarmParallel SQLiteFloorParallel 2.0 ratio
 bench SQLiteAuthenticateMiss SQLiteAuthenticateMissFloor 1.5 ratio
+bench SQLiteAuthenticateMiss SQLiteAuthenticateMissFloorNoDeadline - ratio
 sqlitestore ResolveHash ResolveHashFloor 1.5 ratio
 pgstore ResolveHash ResolveHashFloor - ratio
 pgstore NotifyLatency - 250000000 abs
