@@ -24,7 +24,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 		return Key{}, ErrMalformedKey
 	}
 	if m.closed.Load() {
-		m.stats.stripe(0).auth[authError].Add(1)
+		m.stats.stripe(0).countAuth(ErrClosed)
 		return Key{}, ErrClosed
 	}
 	h := m.hasher.sum(token)
@@ -32,14 +32,14 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 	now := m.now()
 	e := m.cache.get(&h, now.mono)
 	if e == nil {
-		st.misses.Add(1)
+		st.miss()
 		var err error
 		if e, err = m.lookup(ctx, token, h, now); err != nil {
 			st.countAuth(err)
 			return Key{}, err
 		}
 	} else {
-		st.hits.Add(1)
+		st.hit()
 	}
 	if e.err != nil {
 		st.countAuth(e.err)
@@ -50,7 +50,7 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Key, error) {
 		st.countAuth(err)
 		return Key{}, err
 	}
-	st.auth[authOK].Add(1)
+	st.ok()
 	m.lastUsed.touch(e, now.wall)
 	k := e.key
 	k.ent = e

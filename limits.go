@@ -140,7 +140,7 @@ func (m *Manager) allow(ctx context.Context, k *Key, n int64, countQuota bool) (
 	if countQuota {
 		if q = ks.checkQuota(k, n); !q.allowed {
 			a.mu.Unlock()
-			m.stats.stripe(k.ID[15]).decisions[decQuotaExceeded].Add(1)
+			m.stats.stripe(k.ID[15]).decision(decQuotaExceeded)
 			d := quotaRefusal(&q, span, now.wall)
 			if m.hook != nil {
 				m.observe(k, &d, now.wall)

@@ -110,6 +110,7 @@ func New(st store.Store, cfg Config) (*Manager, error) {
 	} else {
 		m.stepped = newSteppedClock(m.clock)
 	}
+	m.stats.on = cfg.MeterProvider != nil
 	if m.tel, err = newTelemetry(&cfg, &m.stats); err != nil {
 		return nil, fmt.Errorf("keys: registering metrics: %w", err)
 	}
