@@ -84,8 +84,8 @@ type Config struct {
 	Logger *slog.Logger
 
 	// MeterProvider receives the Manager's metrics (README, "Observability",
-	// lists them). Default: nil, no metrics recorded (the hot-path counters
-	// still run, as plain atomics).
+	// lists them). Default: nil, no metrics recorded, and the hot-path
+	// counters do not run.
 	MeterProvider metric.MeterProvider
 
 	// TracerProvider receives spans around store calls and key changes.
