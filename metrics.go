@@ -11,7 +11,7 @@ import (
 )
 
 // The hot path (a warm Authenticate, Allow) counts in plain atomics,
-// striped so that the two cores rarely write one cache line, and the
+// striped so that two cores rarely write one cache line at once, and the
 // metrics read them through asynchronous instruments at collection time:
 // a synchronous OTel counter would cost an attribute set lookup per call.
 // The counters run only when a MeterProvider is set (nothing else reads
@@ -105,6 +105,9 @@ func (s *statStripe) decision(o int) {
 // its checksum is wrong, which a typo or a made-up token gives; malformed
 // otherwise. Only refused tokens pay for the second look.
 func (s *stats) countMalformed(f *tokenFormat, token string) {
+	if !s.on {
+		return
+	}
 	o := authForged
 	if len(token) != tokenLen || token[:envPrefixLen] != f.prefix {
 		o = authMalformed
@@ -116,9 +119,7 @@ func (s *stats) countMalformed(f *tokenFormat, token string) {
 			}
 		}
 	}
-	if st := s.stripe(0); st != nil {
-		st.auth[o].Add(1)
-	}
+	s.stripe(0).auth[o].Add(1)
 }
 
 // countAuth counts an Authenticate that failed with err.
