@@ -1,41 +1,24 @@
 package bench_test
 
 import (
-	"context"
-	"crypto/rand"
-	"hash/crc32"
 	"io"
 	"net/http"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
-	"github.com/keyward/keys"
 	"github.com/keyward/keys/httpadapter"
-	"github.com/keyward/keys/memstore"
+	"github.com/keyward/keys/internal/tokentest"
 )
 
 // dataServer returns a data route (RequireKey) over a Manager with the
 // default forged-token defence and the wall clock, and a warm valid key.
 func dataServer(b *testing.B) (http.Handler, string) {
-	b.Helper()
-	m, err := keys.New(memstore.New(), keys.Config{Tiers: benchTiers})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close() })
-	ctx := context.Background()
-	if err := m.CreateAccount(ctx, keys.Account{ID: "acct_bench", Tier: "bench", EmailVerified: true}); err != nil {
-		b.Fatal(err)
-	}
-	iss, err := m.Reissue(ctx, "acct_bench")
-	if err != nil {
-		b.Fatal(err)
-	}
+	m, token := memManager(b)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ping", httpadapter.New(m, httpadapter.Options{}).RequireKey(http.HandlerFunc(
 		func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"ok":true}`)) })))
-	return mux, iss.Secret
+	return mux, token
 }
 
 // BenchmarkLoopbackValidKey is a data request with a valid warm key over
@@ -59,7 +42,7 @@ func BenchmarkLoopbackForgedTokens(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r.Header.Set("Authorization", "Bearer "+forgedToken())
+		r.Header.Set("Authorization", "Bearer "+tokentest.Forged())
 		reqs[i] = r
 	}
 	var next atomic.Uint64
@@ -84,25 +67,6 @@ func BenchmarkLoopbackForgedTokens(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
-// forgedToken returns a well-formed sk_live_ token that no key has.
-func forgedToken() string {
-	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	var body [43]byte
-	_, _ = rand.Read(body[:])
-	for i := range body {
-		body[i] = base62[int(body[i])%62]
-	}
-	body[0] = '0' // below 2^256
-	s := "sk_live_" + string(body[:])
-	sum := crc32.ChecksumIEEE([]byte(s))
-	var cs [6]byte
-	for i := 5; i >= 0; i-- {
-		cs[i] = base62[sum%62]
-		sum /= 62
-	}
-	return s + string(cs[:])
-}
-
 // BenchmarkLoopbackForgedPaired runs both at once on one server: half of
 // the 64 clients send the valid key, half forged tokens, and x-valid is
 // how many forged requests were served per valid one in the same time
@@ -118,7 +82,7 @@ func BenchmarkLoopbackForgedPaired(b *testing.B) {
 	forged := make([]*http.Request, 1<<16)
 	for i := range forged {
 		forged[i], _ = http.NewRequest(http.MethodGet, srv.URL+"/v1/ping", nil)
-		forged[i].Header.Set("Authorization", "Bearer "+forgedToken())
+		forged[i].Header.Set("Authorization", "Bearer "+tokentest.Forged())
 	}
 	var next, clients, nValid, nForged atomic.Uint64
 	b.SetParallelism(max(1, loopbackClients/runtime.GOMAXPROCS(0)))

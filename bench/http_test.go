@@ -59,9 +59,9 @@ func drive(b *testing.B, c *http.Client, url, token string) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
-// accountKeyServer returns the adapter's handler over a Manager with a warm
-// root key, and the key.
-func accountKeyServer(b *testing.B) (http.Handler, string) {
+// memManager returns a Manager over memstore with the bench tier, closed
+// when b ends, and the root key it issued to its one account.
+func memManager(b *testing.B) (*keys.Manager, string) {
 	b.Helper()
 	m, err := keys.New(memstore.New(), keys.Config{Tiers: benchTiers})
 	if err != nil {
@@ -76,9 +76,16 @@ func accountKeyServer(b *testing.B) (http.Handler, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return m, iss.Secret
+}
+
+// accountKeyServer returns the adapter's handler over a Manager with a warm
+// root key, and the key.
+func accountKeyServer(b *testing.B) (http.Handler, string) {
+	m, token := memManager(b)
 	mux := http.NewServeMux()
 	mux.Handle("/account/", httpadapter.New(m, httpadapter.Options{}))
-	return mux, iss.Secret
+	return mux, token
 }
 
 // BenchmarkLoopbackGetAccountKey is GET /account/key end to end over

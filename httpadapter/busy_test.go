@@ -1,36 +1,14 @@
 package httpadapter_test
 
 import (
-	"crypto/rand"
-	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/keyward/keys"
 	"github.com/keyward/keys/httpadapter"
+	"github.com/keyward/keys/internal/tokentest"
 )
-
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// forge returns a well-formed sk_live_ token with a valid checksum that no
-// key has (and no tag).
-func forge(t testing.TB) string {
-	var b [43]byte
-	rand.Read(b[:])
-	for i := range b {
-		b[i] = base62[int(b[i])%62]
-	}
-	b[0] = '0' // keep the body under 2^256
-	s := "sk_live_" + string(b[:])
-	sum := crc32.ChecksumIEEE([]byte(s))
-	var c [6]byte
-	for i := 5; i >= 0; i-- {
-		c[i] = base62[sum%62]
-		sum /= 62
-	}
-	return s + string(c[:])
-}
 
 // TestBusyIs503WithRetryAfter: past the Manager's lookup budget a token is
 // answered 503 service_unavailable with Retry-After: 1 over HTTP, never
@@ -50,17 +28,17 @@ func TestBusyIs503WithRetryAfter(t *testing.T) {
 		return resp
 	}
 	for range 2 {
-		if resp := get("/v1/data", forge(t)); resp.StatusCode != http.StatusUnauthorized {
+		if resp := get("/v1/data", tokentest.Forged()); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("forged token within the budget: %d, want 401", resp.StatusCode)
 		}
 	}
 	for _, path := range []string{"/v1/data", "/account/key"} {
-		resp := get(path, forge(t))
+		resp := get(path, tokentest.Forged())
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
 			t.Fatalf("%s past the budget: %d Retry-After %q, want 503 and 1",
 				path, resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
-	rec := f.do(req{method: http.MethodGet, path: "/v1/data", auth: bearer(forge(t))})
+	rec := f.do(req{method: http.MethodGet, path: "/v1/data", auth: bearer(tokentest.Forged())})
 	checkError(t, rec, http.StatusServiceUnavailable, httpadapter.CodeServiceUnavailable)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keys"
 	"github.com/keyward/keys/httpadapter"
+	"github.com/keyward/keys/internal/tokentest"
 	"github.com/keyward/keys/memstore"
 )
 
@@ -139,8 +140,8 @@ var extraScenarios = map[string]func(w *errorWorld) *httptest.ResponseRecorder{
 		}
 		defer m.Close()
 		h := httpadapter.New(m, httpadapter.Options{})
-		serve(h, req{path: "/account/key", auth: bearer(forge(nil))})
-		return serve(h, req{path: "/account/key", auth: bearer(forge(nil))})
+		serve(h, req{path: "/account/key", auth: bearer(tokentest.Forged())})
+		return serve(h, req{path: "/account/key", auth: bearer(tokentest.Forged())})
 	},
 	"two Authorization headers": func(w *errorWorld) *httptest.ResponseRecorder {
 		return w.do(req{path: "/account/key", auth: []string{"Bearer " + w.root.Secret, "Bearer " + w.child.Secret}})

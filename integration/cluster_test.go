@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"hash/crc32"
 	"net/http"
 	"os"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyward/keys"
+	"github.com/keyward/keys/internal/tokentest"
 )
 
 // Cluster test tiers: a pool of burstRate a minute; a monthly quota of
@@ -722,7 +722,7 @@ func clusterForged(t *testing.T, c *cluster, admin *sql.DB, name string) {
 				if i >= forged {
 					return
 				}
-				status, code, err := call(context.Background(), http.MethodGet, c.servers[i%servers].base+"/v1/ping", forgeToken())
+				status, code, err := call(context.Background(), http.MethodGet, c.servers[i%servers].base+"/v1/ping", tokentest.Forged())
 				switch {
 				case err != nil:
 					t.Error(err)
@@ -759,24 +759,4 @@ func clusterForged(t *testing.T, c *cluster, admin *sql.DB, name string) {
 	if unknown.Load() > flood {
 		t.Fatalf("%d tokens answered unknown with only %d transactions: an answer without a lookup", unknown.Load(), flood)
 	}
-}
-
-// forgeToken returns a well-formed sk_live_ token with a valid checksum
-// that no key has.
-func forgeToken() string {
-	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	var b [43]byte
-	_, _ = rand.Read(b[:])
-	for i := range b {
-		b[i] = base62[int(b[i])%62]
-	}
-	b[0] = '0' // below 2^256
-	s := "sk_live_" + string(b[:])
-	sum := crc32.ChecksumIEEE([]byte(s))
-	var cs [6]byte
-	for i := 5; i >= 0; i-- {
-		cs[i] = base62[sum%62]
-		sum /= 62
-	}
-	return s + string(cs[:])
 }
