@@ -21,6 +21,8 @@ type FlushError struct {
 	Err error
 }
 
+// Error says how many usage counts and last-used times were not written,
+// and why.
 func (e *FlushError) Error() string {
 	return fmt.Sprintf("keys: flush failed; %d usage counts (%d requests) and %d last-used times not written: %v",
 		e.UsageCounts, e.Requests, e.LastUsed, e.Err)
